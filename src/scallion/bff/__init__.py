@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from .breaker import (
+    BreakerMetrics,
+    BreakerState,
+    BreakerStorage,
+    CircuitBreaker,
+    Permit,
+)
+from .breaker_redis import RedisBreakerStorage
 from .errors import (
     BffError,
     BreakerOpen,
@@ -15,14 +23,23 @@ from .errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from .window import CountWindow, TimeWindow
 
 __all__ = [
     "BffError",
+    "BreakerMetrics",
     "BreakerOpen",
+    "BreakerState",
+    "BreakerStorage",
     "BulkheadFull",
+    "CircuitBreaker",
+    "CountWindow",
     "DeadlineExceeded",
+    "Permit",
     "RateLimited",
+    "RedisBreakerStorage",
     "RequestInfo",
+    "TimeWindow",
     "UpstreamBadResponse",
     "UpstreamError",
     "UpstreamStatusError",
