@@ -23,9 +23,23 @@ from .errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from .retry import (
+    IDEMPOTENT_METHODS,
+    Backoff,
+    RetryBudget,
+    RetryPolicy,
+    constant,
+    equal_jitter,
+    exponential,
+    full_jitter,
+    is_retryable,
+    no_jitter,
+)
 from .window import CountWindow, TimeWindow
 
 __all__ = [
+    "IDEMPOTENT_METHODS",
+    "Backoff",
     "BffError",
     "BreakerMetrics",
     "BreakerOpen",
@@ -39,10 +53,18 @@ __all__ = [
     "RateLimited",
     "RedisBreakerStorage",
     "RequestInfo",
+    "RetryBudget",
+    "RetryPolicy",
     "TimeWindow",
     "UpstreamBadResponse",
     "UpstreamError",
     "UpstreamStatusError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "constant",
+    "equal_jitter",
+    "exponential",
+    "full_jitter",
+    "is_retryable",
+    "no_jitter",
 ]
