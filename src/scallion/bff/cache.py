@@ -11,10 +11,9 @@ A lookup goes L1 → L2 → upstream:
 - **L1** (``LRU``) holds decoded values, bounded by entries and bytes. A fresh L1 hit never
   awaits: it is a dict lookup and a clock read.
 - **L2** (a ``Store``, normally ``RedisStore``) holds encoded records shared by every
-  process: a 34-byte header (stored-at wall time, fresh TTL, both stale windows) then the
-  payload from the codec. A Redis outage drops to L1 alone, logged once per outage and
-  counted; Redis is tried again after a backoff (1 s doubling to 30 s), never on every
-  request while it is down.
+  process (format in ``_cache_l2``). A Redis outage drops to L1 alone, logged once per
+  outage and counted; Redis is tried again after a backoff (1 s doubling to 30 s), never
+  on every request while it is down.
 - **Upstream** is called through a *flight* (``Coalescer``): N concurrent misses for one
   key make one call in this process. Across processes, the flight first takes a short
   Redis lock (SET NX PX); the holder fetches and writes L2, the others poll L2 briefly and
@@ -34,17 +33,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import struct
 import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-import orjson
-
-from ..errors import HttpError, error_status
-from ..stores.base import Store, StoreUnavailable
+from ..stores.base import Store
+from ._cache_l2 import L2, Record, error_payload, make_store
 from .cache_policy import cache_key, parse_cache_control
+from .cache_types import (
+    CachedError,
+    CacheEntry,
+    CacheResult,
+    CacheStats,
+    Codec,
+    JsonCodec,
+    Status,
+)
 from .coalesce import Coalescer
 from .lru import LRU
 
@@ -64,188 +69,10 @@ __all__ = [
 log = logging.getLogger("scallion.bff.cache")
 
 T = TypeVar("T")
-Status = Literal["hit", "miss", "stale", "coalesced"]
-
-_HEADER = struct.Struct("<BBdddd")  # version, flags, stored_at (wall), ttl, swr, sie
-_VERSION = 1
-_ERROR = 1  # flag: the record is a cached failure
-_L2_OUTAGE = (StoreUnavailable, OSError, TimeoutError)
-_MAX_BACKOFF = 30.0
-
-
-class Codec(Protocol[T]):
-    """Turns values into L2 bytes and back. Must never execute code from the bytes."""
-
-    def dumps(self, value: T) -> bytes: ...
-
-    def loads(self, data: bytes) -> T: ...
-
-
-class JsonCodec:
-    """The default codec: raw ``bytes``, ``str`` or anything orjson serialises, one tag byte."""
-
-    def dumps(self, value: object) -> bytes:
-        if isinstance(value, bytes):
-            return b"b" + value
-        if isinstance(value, str):
-            return b"s" + value.encode()
-        return b"j" + orjson.dumps(value)
-
-    def loads(self, data: bytes) -> Any:
-        tag, body = data[:1], data[1:]
-        if tag == b"b":
-            return body
-        if tag == b"s":
-            return body.decode()
-        if tag == b"j":
-            return orjson.loads(body)
-        raise ValueError(f"unknown cache payload tag {tag!r}")
-
-
+_Fetch = Callable[[], Awaitable[Any]]
 _JSON = JsonCodec()
-
-
-class CacheEntry(Generic[T]):
-    """What a fetch may return instead of a bare value, to say how to cache it.
-
-    Args:
-        value: what callers get.
-        cache_control: the upstream's ``Cache-Control`` header, obeyed as a shared cache.
-        age: the upstream's ``Age`` header in seconds; it shortens freshness.
-        status: the upstream HTTP status; one of ``negative_statuses`` caps the TTL at
-            ``negative_ttl``.
-        ttl, stale_while_revalidate, stale_if_error: explicit seconds; they win over
-            ``cache_control``.
-        store: ``False`` returns the value without caching it.
-    """
-
-    __slots__ = (
-        "age",
-        "cache_control",
-        "stale_if_error",
-        "stale_while_revalidate",
-        "status",
-        "store",
-        "ttl",
-        "value",
-    )
-
-    def __init__(
-        self,
-        value: T,
-        *,
-        cache_control: str | None = None,
-        age: float = 0.0,
-        status: int | None = None,
-        ttl: float | None = None,
-        stale_while_revalidate: float | None = None,
-        stale_if_error: float | None = None,
-        store: bool = True,
-    ) -> None:
-        self.value = value
-        self.cache_control = cache_control
-        self.age = age
-        self.status = status
-        self.ttl = ttl
-        self.stale_while_revalidate = stale_while_revalidate
-        self.stale_if_error = stale_if_error
-        self.store = store
-
-    def __repr__(self) -> str:
-        return f"CacheEntry(status={self.status!r}, cache_control={self.cache_control!r})"
-
-
-class CacheResult(Generic[T]):
-    """A value and where it came from.
-
-    ``status`` is ``"hit"`` (fresh from L1 or L2), ``"miss"`` (this call fetched it),
-    ``"coalesced"`` (another caller's fetch answered) or ``"stale"`` (past its freshness:
-    served while a refresh runs, or because the fetch failed; then ``error`` says why).
-    ``age`` is seconds since the value was fetched.
-    """
-
-    __slots__ = ("age", "error", "status", "value")
-
-    def __init__(
-        self, value: T, status: Status, age: float = 0.0, error: BaseException | None = None
-    ) -> None:
-        self.value = value
-        self.status = status
-        self.age = age
-        self.error = error
-
-    @property
-    def stale(self) -> bool:
-        return self.status == "stale"
-
-    def __repr__(self) -> str:
-        return f"CacheResult(status={self.status!r}, age={self.age:.3f})"
-
-
-class CacheStats:
-    """Counters since the cache was made; ``as_dict()`` for metrics and dashboards."""
-
-    __slots__ = (
-        "coalesced",
-        "hits",
-        "l2_errors",
-        "l2_hits",
-        "l2_outages",
-        "misses",
-        "negative_hits",
-        "refresh_errors",
-        "refreshes",
-        "stale",
-        "upstream_calls",
-        "upstream_errors",
-    )
-
-    def __init__(self) -> None:
-        self.hits = 0  # fresh values served from L1 or L2 (negative hits included)
-        self.misses = 0  # calls that went upstream themselves
-        self.stale = 0  # stale values served (revalidating or after an error)
-        self.coalesced = 0  # calls answered by another caller's upstream call
-        self.negative_hits = 0  # cached failures raised again
-        self.l2_hits = 0
-        self.l2_errors = 0  # failed L2 operations (each one)
-        self.l2_outages = 0  # times L2 went from up to down
-        self.upstream_calls = 0
-        self.upstream_errors = 0
-        self.refreshes = 0  # background refreshes started
-        self.refresh_errors = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __repr__(self) -> str:
-        return f"CacheStats({self.as_dict()})"
-
-
-class CachedError(HttpError):
-    """A failure cached in L2 by another process, raised again with its status."""
-
-
-class _Record:
-    """One cached value (or failure) with its timing; ``stored_at`` is on ``clock``."""
-
-    __slots__ = ("error", "sie", "size", "stored_at", "swr", "ttl", "value")
-
-    def __init__(
-        self,
-        value: object,
-        stored_at: float,
-        ttl: float,
-        swr: float,
-        sie: float,
-        error: BaseException | None = None,
-    ) -> None:
-        self.value = value
-        self.stored_at = stored_at
-        self.ttl = ttl
-        self.swr = swr
-        self.sie = sie
-        self.error = error
-        self.size = 0  # encoded bytes when known
+_PASS: Any = object()  # L1 marker: this key just answered uncacheable
+_PASS_TTL = 5.0
 
 
 class _Outcome:
@@ -266,12 +93,6 @@ class _Outcome:
         self.age = age
         self.stored = stored
         self.error = error
-
-
-_Fetch = Callable[[], Awaitable[Any]]
-_FAILED: Any = object()  # an L2 call that failed (already counted and logged)
-_PASS: Any = object()  # L1 marker: this key just answered uncacheable
-_PASS_TTL = 5.0
 
 
 def _raise(err: BaseException) -> Any:
@@ -301,6 +122,8 @@ class Cache:
         lock_wait: how long a process waits for another's fetch before fetching itself.
         l2_timeout: bound on every L2 operation in seconds.
         l2_retry_after: first backoff after an L2 failure (doubles up to 30 s).
+
+    Lock waits and L2 backoffs are real time (``time.monotonic``), not ``clock``.
     """
 
     def __init__(
@@ -333,7 +156,7 @@ class Cache:
                 raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
         if lock_ttl <= 0 or l2_timeout <= 0 or l2_retry_after <= 0:
             raise ValueError("lock_ttl, l2_timeout and l2_retry_after must be > 0 seconds")
-        self.l1: LRU[_Record] = LRU(l1_max_entries, l1_max_bytes, clock=clock)
+        self.l1: LRU[Record] = LRU(l1_max_entries, l1_max_bytes, clock=clock)
         self.stats = CacheStats()
         self.default_ttl = float(default_ttl)
         self.stale_ttl = float(stale_ttl)
@@ -345,20 +168,25 @@ class Cache:
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_ttl if lock_wait is None else lock_wait
         self._clock = clock
-        self._wall = wall_clock
-        self._l2_timeout = l2_timeout
-        self._l2_retry_after = l2_retry_after
-        self._l2, self._owns_l2 = _make_store(redis, l2_timeout)
-        self._l2_down_until = 0.0  # time.monotonic() before which L2 is skipped
-        self._l2_backoff = 0.0  # 0 while L2 is up
+        store, owns = make_store(redis, l2_timeout)
+        self.l2: L2 | None = None
+        if store is not None:
+            self.l2 = L2(
+                store,
+                owns=owns,
+                namespace=namespace,
+                stats=self.stats,
+                clock=clock,
+                wall_clock=wall_clock,
+                timeout=l2_timeout,
+                retry_after=l2_retry_after,
+            )
         self._flights: Coalescer[_Outcome] = Coalescer()
         self._refreshes: Coalescer[None] = Coalescer()
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"Cache(namespace={self.namespace!r}, l1={self.l1!r}, l2={self._l2!r})"
-
-    # -- keys ----------------------------------------------------------------------------
+        return f"Cache(namespace={self.namespace!r}, l1={self.l1!r}, l2={self.l2!r})"
 
     @staticmethod
     def key_for(
@@ -367,23 +195,39 @@ class Cache:
         """The key for ``method`` + normalised ``url`` + the ``vary`` headers' values."""
         return cache_key(method, url, headers, vary)
 
-    def _l2_key(self, key: str) -> str:
-        return f"{self.namespace}:v:{key}"
-
-    def _lock_key(self, key: str) -> str:
-        return f"{self.namespace}:lock:{key}"
-
     # -- the hot path --------------------------------------------------------------------
 
+    @overload
     async def get_or_fetch(
         self,
         key: str,
-        fetch: Callable[[], Awaitable[T | CacheEntry[T]]],
+        fetch: Callable[[], Awaitable[CacheEntry[T]]],
         *,
         ttl: float | None = None,
         codec: Codec[Any] | None = None,
         share_uncacheable: bool = True,
-    ) -> CacheResult[T]:
+    ) -> CacheResult[T]: ...
+
+    @overload
+    async def get_or_fetch(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[T]],
+        *,
+        ttl: float | None = None,
+        codec: Codec[Any] | None = None,
+        share_uncacheable: bool = True,
+    ) -> CacheResult[T]: ...
+
+    async def get_or_fetch(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[Any]],
+        *,
+        ttl: float | None = None,
+        codec: Codec[Any] | None = None,
+        share_uncacheable: bool = True,
+    ) -> CacheResult[Any]:
         """The value for ``key``: cached, or from ``fetch()`` (once for all concurrent callers).
 
         Args:
@@ -405,21 +249,21 @@ class Cache:
                 if rec.error is not None:
                     self.stats.negative_hits += 1
                     _raise(rec.error)
-                return CacheResult(cast(T, rec.value), "hit", age)
+                return CacheResult(rec.value, "hit", age)
             if age < rec.ttl + rec.swr and rec.error is None:
                 self.stats.stale += 1
                 self._revalidate(key, fetch, ttl, codec)
-                return CacheResult(cast(T, rec.value), "stale", age)
-        return await self._load(key, fetch, ttl, codec, share_uncacheable, rec)
+                return CacheResult(rec.value, "stale", age)
+        return await self._load(key, fetch, ttl, codec or self.codec, share_uncacheable, rec)
 
     async def _load(
         self,
         key: str,
         fetch: _Fetch,
         ttl: float | None,
-        codec: Codec[Any] | None,
+        codec: Codec[Any],
         share: bool,
-        rec: _Record | None,
+        rec: Record | None,
     ) -> CacheResult[Any]:
         if self._closed:
             raise RuntimeError("Cache is closed")
@@ -455,7 +299,7 @@ class Cache:
         return CacheResult(outcome.value, status, outcome.age, outcome.error)
 
     async def _own_fetch(
-        self, key: str, fetch: _Fetch, ttl: float | None, codec: Codec[Any] | None
+        self, key: str, fetch: _Fetch, ttl: float | None, codec: Codec[Any]
     ) -> CacheResult[Any]:
         """A caller that may not share another's answer fetches for itself."""
         self.stats.misses += 1
@@ -469,29 +313,29 @@ class Cache:
         key: str,
         fetch: _Fetch,
         ttl: float | None,
-        codec: Codec[Any] | None,
-        fallback: _Record | None,
+        codec: Codec[Any],
+        fallback: Record | None,
     ) -> _Outcome:
         """One flight: L2, then (holding the cross-process lock) upstream."""
-        store = self._l2_ready()
-        if store is None:
+        l2 = self.l2
+        if l2 is None or not l2.ready:
             return await self._fetch_and_store(key, fetch, ttl, codec, fallback)
-        rec = await self._l2_get(store, key, codec)
+        rec = await l2.get(key, codec)
         if rec is not None:
             outcome = self._from_l2(key, rec, fetch, ttl, codec, "hit")
             if outcome is not None:
                 return outcome
             if rec.error is None and (fallback is None or rec.stored_at > fallback.stored_at):
                 fallback = rec
-        return await self._fill_locked(store, key, fetch, ttl, codec, fallback)
+        return await self._fill_locked(l2, key, fetch, ttl, codec, fallback)
 
     def _from_l2(
         self,
         key: str,
-        rec: _Record,
+        rec: Record,
         fetch: _Fetch,
         ttl: float | None,
-        codec: Codec[Any] | None,
+        codec: Codec[Any],
         status: Status,
     ) -> _Outcome | None:
         """An answer from an L2 record (copied into L1), or ``None`` if it is too old."""
@@ -512,41 +356,37 @@ class Cache:
 
     async def _fill_locked(
         self,
-        store: Store,
+        l2: L2,
         key: str,
         fetch: _Fetch,
         ttl: float | None,
-        codec: Codec[Any] | None,
-        fallback: _Record | None,
+        codec: Codec[Any],
+        fallback: Record | None,
     ) -> _Outcome:
-        """Fetch under the cross-process lock, or take the lock holder's L2 value."""
-        lock = self._lock_key(key)
+        """Fetch under the cross-process lock, or take the lock holder's value from L2."""
         token = os.urandom(8).hex()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.lock_wait
+        deadline = time.monotonic() + self.lock_wait
         delay = 0.002
         while True:
-            got = await self._l2_call(store.set_if_absent(lock, token, self.lock_ttl))
-            if got is _FAILED:
+            got = await l2.try_lock(key, token, self.lock_ttl)
+            if got is None:  # L2 failed: fetch without it
                 break
             if got:
                 try:
-                    # The value may have landed between our L2 read and the lock.
-                    rec = await self._l2_get(store, key, codec)
+                    # The value may have landed between our L2 read and taking the lock.
+                    rec = await l2.get(key, codec)
                     if rec is not None:
                         outcome = self._from_l2(key, rec, fetch, ttl, codec, "coalesced")
                         if outcome is not None:
                             return outcome
                     return await self._fetch_and_store(key, fetch, ttl, codec, fallback)
                 finally:
-                    # Plain delete: if our lock already expired and another holder took it,
-                    # the worst outcome is one extra fetch; the lock TTL bounds the rest.
-                    await self._l2_call(store.delete(lock))
-            if loop.time() >= deadline:
+                    await l2.unlock(key)
+            if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
-            rec = await self._l2_get(store, key, codec)
+            rec = await l2.get(key, codec)
             if rec is not None:
                 outcome = self._from_l2(key, rec, fetch, ttl, codec, "coalesced")
                 if outcome is not None:
@@ -558,8 +398,8 @@ class Cache:
         key: str,
         fetch: _Fetch,
         ttl: float | None,
-        codec: Codec[Any] | None,
-        fallback: _Record | None,
+        codec: Codec[Any],
+        fallback: Record | None,
     ) -> _Outcome:
         self.stats.upstream_calls += 1
         try:
@@ -569,12 +409,13 @@ class Cache:
             if fallback is not None:
                 age = self._clock() - fallback.stored_at
                 if age < fallback.ttl + fallback.sie:
-                    log.info("serving stale for %s after upstream error: %r", key, exc)
+                    log.info("serving stale %s after upstream error: %r", key, exc)
                     return _Outcome(fallback.value, "stale", age, True, exc)
             if self.negative_ttl > 0:
-                rec = _Record(None, self._clock(), self.negative_ttl, 0.0, 0.0, exc)
+                rec = Record(None, self._clock(), self.negative_ttl, 0.0, 0.0, exc)
                 self._l1_put(key, rec)
-                await self._l2_put(key, rec, _error_payload(exc), codec)
+                if self.l2 is not None:
+                    await self.l2.put(key, rec, error_payload(exc))
             raise
         if isinstance(got, CacheEntry):
             entry: CacheEntry[Any] | None = got
@@ -585,15 +426,23 @@ class Cache:
         if timing is None:
             # Never fresh, never served stale: it only routes the next callers for a few
             # seconds past the cross-process lock (see _load).
-            self._l1_put(key, _Record(_PASS, self._clock(), 0.0, 0.0, _PASS_TTL))
+            self._l1_put(key, Record(_PASS, self._clock(), 0.0, 0.0, _PASS_TTL))
             return _Outcome(value, "miss", 0.0, False)
-        fresh, swr, sie = timing
-        rec = _Record(value, self._clock(), fresh, swr, sie)
-        payload = self._encode(value, codec)
-        self._l1_put(key, rec, payload)
-        if payload is not None:
-            await self._l2_put(key, rec, payload, codec)
+        await self._store(key, value, timing, codec)
         return _Outcome(value, "miss")
+
+    async def _store(
+        self, key: str, value: object, timing: tuple[float, float, float], codec: Codec[Any]
+    ) -> None:
+        rec = Record(value, self._clock(), *timing)
+        try:
+            payload: bytes | None = codec.dumps(value)
+        except Exception as exc:  # not serialisable: L1 only
+            log.debug("cache value for %s not encodable (%r); kept in L1 only", key, exc)
+            payload = None
+        self._l1_put(key, rec, payload)
+        if payload is not None and self.l2 is not None:
+            await self.l2.put(key, rec, payload)
 
     def _timing(
         self, entry: CacheEntry[Any] | None, ttl: float | None
@@ -631,51 +480,7 @@ class Cache:
             return None
         return fresh, swr, sie
 
-    # -- stale-while-revalidate ----------------------------------------------------------
-
-    def _revalidate(
-        self, key: str, fetch: _Fetch, ttl: float | None, codec: Codec[Any] | None
-    ) -> None:
-        """Start one background refresh for ``key`` unless one (or a load) is running."""
-        if self._closed or key in self._refreshes:
-            return
-        if self._refreshes.start(key, lambda: self._refresh(key, fetch, ttl, codec)):
-            self.stats.refreshes += 1
-
-    async def _refresh(
-        self, key: str, fetch: _Fetch, ttl: float | None, codec: Codec[Any] | None
-    ) -> None:
-        store = self._l2_ready()
-        lock = self._lock_key(key)
-        locked = False
-        try:
-            if store is not None:
-                rec = await self._l2_get(store, key, codec)
-                if rec is not None and self._clock() - rec.stored_at < rec.ttl:
-                    self._l1_put(key, rec)  # another process already refreshed it
-                    return
-                got = await self._l2_call(store.set_if_absent(lock, "1", self.lock_ttl))
-                if got is False:
-                    return  # another process is refreshing; its value lands in L2
-                locked = got is True
-            await self._fetch_and_store(key, fetch, ttl, codec, None)
-        except Exception as exc:
-            self.stats.refresh_errors += 1
-            log.warning("background refresh of %s failed: %r", key, exc)
-        finally:
-            if locked and store is not None:
-                await self._l2_call(store.delete(lock))
-
-    # -- L1 / L2 plumbing ----------------------------------------------------------------
-
-    def _encode(self, value: object, codec: Codec[Any] | None) -> bytes | None:
-        try:
-            return (codec or self.codec).dumps(value)
-        except Exception as exc:  # not serialisable: L1 only
-            log.debug("cache value not encodable (%r); kept in L1 only", exc)
-            return None
-
-    def _l1_put(self, key: str, rec: _Record, payload: bytes | None = None) -> None:
+    def _l1_put(self, key: str, rec: Record, payload: bytes | None = None) -> None:
         if payload is not None:
             size = rec.size = len(payload) + 100
         elif rec.size:
@@ -684,90 +489,51 @@ class Cache:
             size = len(rec.value) + 100
         else:
             size = sys.getsizeof(rec.value) + 100
-        keep = rec.ttl + max(rec.swr, rec.sie)
-        self.l1.set(key, rec, size=size, expires_at=rec.stored_at + keep)
+        self.l1.set(key, rec, size=size, expires_at=rec.stored_at + rec.keep)
 
-    def _l2_ready(self) -> Store | None:
-        if self._l2 is None or (self._l2_backoff and time.monotonic() < self._l2_down_until):
-            return None
-        return self._l2
+    # -- stale-while-revalidate ----------------------------------------------------------
 
-    async def _l2_call(self, op: Awaitable[T]) -> T:
-        """Run one L2 operation; on failure count it, maybe enter an outage, return _FAILED."""
-        try:
-            async with asyncio.timeout(self._l2_timeout):
-                result = await op
-        except _L2_OUTAGE as exc:
-            self.stats.l2_errors += 1
-            self._l2_failed(exc)
-            return cast(T, _FAILED)
-        except Exception as exc:
-            self.stats.l2_errors += 1
-            log.warning("cache L2 operation failed: %r", exc)
-            return cast(T, _FAILED)
-        if self._l2_backoff:
-            log.warning("cache L2 (%r) is back", self._l2)
-            self._l2_backoff = 0.0
-        return result
-
-    def _l2_failed(self, exc: BaseException) -> None:
-        if not self._l2_backoff:
-            self.stats.l2_outages += 1
-            log.warning("cache L2 (%r) unavailable, serving from L1 only: %r", self._l2, exc)
-            self._l2_backoff = self._l2_retry_after
-        elif time.monotonic() >= self._l2_down_until:  # a retry after backoff failed
-            self._l2_backoff = min(self._l2_backoff * 2, _MAX_BACKOFF)
-        self._l2_down_until = time.monotonic() + self._l2_backoff
-
-    async def _l2_get(self, store: Store, key: str, codec: Codec[Any] | None) -> _Record | None:
-        data = await self._l2_call(store.get(self._l2_key(key)))
-        if data is _FAILED or data is None:
-            return None
-        try:
-            return self._decode(data, codec)
-        except Exception as exc:  # corrupt or foreign bytes: a miss, never a failure
-            log.warning("undecodable cache record for %s: %r", key, exc)
-            return None
-
-    async def _l2_put(
-        self, key: str, rec: _Record, payload: bytes, codec: Codec[Any] | None
+    def _revalidate(
+        self, key: str, fetch: _Fetch, ttl: float | None, codec: Codec[Any] | None
     ) -> None:
-        store = self._l2_ready()
-        if store is None:
+        """Start one background refresh for ``key`` unless one is running already."""
+        if self._closed or key in self._refreshes:
             return
-        keep = rec.ttl + max(rec.swr, rec.sie)
-        age = self._clock() - rec.stored_at
-        stored_at = self._wall() - age
-        if keep - age <= 0.001:
-            return
-        flags = _ERROR if rec.error is not None else 0
-        header = _HEADER.pack(_VERSION, flags, stored_at, rec.ttl, rec.swr, rec.sie)
-        await self._l2_call(store.set(self._l2_key(key), header + payload, keep - age))
+        codec = codec or self.codec
+        if self._refreshes.start(key, lambda: self._refresh(key, fetch, ttl, codec)):
+            self.stats.refreshes += 1
 
-    def _decode(self, data: bytes, codec: Codec[Any] | None) -> _Record:
-        version, flags, stored_at, ttl, swr, sie = _HEADER.unpack_from(data)
-        if version != _VERSION:
-            raise ValueError(f"cache record version {version}")
-        body = data[_HEADER.size :]
-        age = max(0.0, self._wall() - stored_at)
-        mono_at = self._clock() - age
-        if flags & _ERROR:
-            info = orjson.loads(body)
-            err = CachedError(int(info["status"]), info.get("message"))
-            rec = _Record(None, mono_at, ttl, swr, sie, err)
-        else:
-            rec = _Record((codec or self.codec).loads(body), mono_at, ttl, swr, sie)
-        rec.size = len(data) + 100
-        return rec
+    async def _refresh(self, key: str, fetch: _Fetch, ttl: float | None, codec: Codec[Any]) -> None:
+        l2 = self.l2
+        locked = False
+        try:
+            if l2 is not None and l2.ready:
+                rec = await l2.get(key, codec)
+                if rec is not None and self._clock() - rec.stored_at < rec.ttl:
+                    self._l1_put(key, rec)  # another process refreshed it already
+                    return
+                got = await l2.try_lock(key, os.urandom(8).hex(), self.lock_ttl)
+                if got is False:
+                    return  # another process is refreshing; its value lands in L2
+                locked = bool(got)
+            await self._fetch_and_store(key, fetch, ttl, codec, None)
+        except Exception as exc:
+            self.stats.refresh_errors += 1
+            log.warning("background refresh of %s failed: %r", key, exc)
+        finally:
+            if locked and l2 is not None:
+                await l2.unlock(key)
 
     # -- management ----------------------------------------------------------------------
 
     async def get(self, key: str, *, codec: Codec[Any] | None = None) -> CacheResult[Any] | None:
         """A fresh cached value (L1, then L2) without fetching; ``None`` when there is none."""
         rec = self.l1.get(key)
-        if rec is None:
-            store = self._l2_ready()
-            if store is not None and (rec := await self._l2_get(store, key, codec)):
+        l2 = self.l2
+        stale = rec is None or self._clock() - rec.stored_at >= rec.ttl
+        if stale and l2 is not None and l2.ready:
+            rec = await l2.get(key, codec or self.codec)
+            if rec is not None:
                 self._l1_put(key, rec)
         if rec is None or rec.error is not None:
             return None
@@ -777,59 +543,36 @@ class Cache:
     async def set(
         self,
         key: str,
-        value: T | CacheEntry[T],
+        value: object,
         *,
         ttl: float | None = None,
         codec: Codec[Any] | None = None,
     ) -> bool:
-        """Store ``value`` (e.g. to warm the cache); ``False`` if its policy says not to."""
+        """Store a value or ``CacheEntry`` (to warm the cache); ``False`` if it may not be."""
         entry = value if isinstance(value, CacheEntry) else None
         timing = self._timing(entry, ttl)
         if timing is None:
             return False
         plain = entry.value if entry is not None else value
-        rec = _Record(plain, self._clock(), *timing)
-        payload = self._encode(plain, codec)
-        self._l1_put(key, rec, payload)
-        if payload is not None:
-            await self._l2_put(key, rec, payload, codec)
+        await self._store(key, plain, timing, codec or self.codec)
         return True
 
     async def invalidate(self, key: str) -> None:
         """Forget ``key`` in L1 and L2 (a fetch already in flight may still store it)."""
         self.l1.delete(key)
-        store = self._l2_ready()
-        if store is not None:
-            await self._l2_call(store.delete(self._l2_key(key)))
+        if self.l2 is not None:
+            await self.l2.delete(key)
 
     async def aclose(self) -> None:
         """Cancel in-flight fetches and refreshes; close the Redis client if we made it."""
         self._closed = True
         await self._refreshes.aclose()
         await self._flights.aclose()
-        if self._l2 is not None and self._owns_l2:
-            await self._l2.close()
+        if self.l2 is not None:
+            await self.l2.close()
 
     async def __aenter__(self) -> Cache:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _error_payload(exc: BaseException) -> bytes:
-    """A cached failure as other processes see it: its status, its message when exposed."""
-    message = exc.message if isinstance(exc, HttpError) and exc.expose else None
-    return orjson.dumps({"status": error_status(exc), "message": message})
-
-
-def _make_store(redis: object, timeout: float) -> tuple[Store | None, bool]:
-    if redis is None:
-        return None, False
-    if isinstance(redis, Store):
-        return redis, False
-    from ..stores.redis import RedisStore
-
-    if isinstance(redis, str):
-        return RedisStore(redis, prefix="", timeout=timeout), True
-    return RedisStore(cast("aioredis.Redis", redis), prefix=""), False

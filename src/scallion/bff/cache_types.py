@@ -1,0 +1,179 @@
+"""The cache's public value types: what a fetch returns, what a lookup answers, counters.
+
+``CacheEntry`` lets a fetch say how its value may be cached (the upstream's
+``Cache-Control``, its status, explicit TTLs). ``CacheResult`` is a value plus where it came
+from. ``Codec`` turns values into L2 bytes; ``JsonCodec`` is the default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+import orjson
+
+from ..errors import HttpError
+
+__all__ = [
+    "CacheEntry",
+    "CacheResult",
+    "CacheStats",
+    "CachedError",
+    "Codec",
+    "JsonCodec",
+    "Status",
+]
+
+T = TypeVar("T")
+Status = Literal["hit", "miss", "stale", "coalesced"]
+
+
+class Codec(Protocol[T]):
+    """Turns values into L2 bytes and back. Must never execute code from the bytes."""
+
+    def dumps(self, value: T) -> bytes: ...
+
+    def loads(self, data: bytes) -> T: ...
+
+
+class JsonCodec:
+    """The default codec: raw ``bytes``, ``str`` or anything orjson serialises, one tag byte."""
+
+    def dumps(self, value: object) -> bytes:
+        if isinstance(value, bytes):
+            return b"b" + value
+        if isinstance(value, str):
+            return b"s" + value.encode()
+        return b"j" + orjson.dumps(value)
+
+    def loads(self, data: bytes) -> Any:
+        tag, body = data[:1], data[1:]
+        if tag == b"b":
+            return body
+        if tag == b"s":
+            return body.decode()
+        if tag == b"j":
+            return orjson.loads(body)
+        raise ValueError(f"unknown cache payload tag {tag!r}")
+
+
+_JSON = JsonCodec()
+
+
+class CacheEntry(Generic[T]):
+    """What a fetch may return instead of a bare value, to say how to cache it.
+
+    Args:
+        value: what callers get.
+        cache_control: the upstream's ``Cache-Control`` header, obeyed as a shared cache.
+        age: the upstream's ``Age`` header in seconds; it shortens freshness.
+        status: the upstream HTTP status; one of ``negative_statuses`` caps the TTL at
+            ``negative_ttl``.
+        ttl, stale_while_revalidate, stale_if_error: explicit seconds; they win over
+            ``cache_control``.
+        store: ``False`` returns the value without caching it.
+    """
+
+    __slots__ = (
+        "age",
+        "cache_control",
+        "stale_if_error",
+        "stale_while_revalidate",
+        "status",
+        "store",
+        "ttl",
+        "value",
+    )
+
+    def __init__(
+        self,
+        value: T,
+        *,
+        cache_control: str | None = None,
+        age: float = 0.0,
+        status: int | None = None,
+        ttl: float | None = None,
+        stale_while_revalidate: float | None = None,
+        stale_if_error: float | None = None,
+        store: bool = True,
+    ) -> None:
+        self.value = value
+        self.cache_control = cache_control
+        self.age = age
+        self.status = status
+        self.ttl = ttl
+        self.stale_while_revalidate = stale_while_revalidate
+        self.stale_if_error = stale_if_error
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f"CacheEntry(status={self.status!r}, cache_control={self.cache_control!r})"
+
+
+class CacheResult(Generic[T]):
+    """A value and where it came from.
+
+    ``status`` is ``"hit"`` (fresh from L1 or L2), ``"miss"`` (this call fetched it),
+    ``"coalesced"`` (another caller's fetch answered) or ``"stale"`` (past its freshness:
+    served while a refresh runs, or because the fetch failed; then ``error`` says why).
+    ``age`` is seconds since the value was fetched.
+    """
+
+    __slots__ = ("age", "error", "status", "value")
+
+    def __init__(
+        self, value: T, status: Status, age: float = 0.0, error: BaseException | None = None
+    ) -> None:
+        self.value = value
+        self.status = status
+        self.age = age
+        self.error = error
+
+    @property
+    def stale(self) -> bool:
+        return self.status == "stale"
+
+    def __repr__(self) -> str:
+        return f"CacheResult(status={self.status!r}, age={self.age:.3f})"
+
+
+class CacheStats:
+    """Counters since the cache was made; ``as_dict()`` for metrics and dashboards."""
+
+    __slots__ = (
+        "coalesced",
+        "hits",
+        "l2_errors",
+        "l2_hits",
+        "l2_outages",
+        "misses",
+        "negative_hits",
+        "refresh_errors",
+        "refreshes",
+        "stale",
+        "upstream_calls",
+        "upstream_errors",
+    )
+
+    def __init__(self) -> None:
+        self.hits = 0  # fresh values served from L1 or L2 (negative hits included)
+        self.misses = 0  # calls that went upstream themselves
+        self.stale = 0  # stale values served (revalidating or after an error)
+        self.coalesced = 0  # calls answered by another caller's upstream call
+        self.negative_hits = 0  # cached failures raised again
+        self.l2_hits = 0
+        self.l2_errors = 0  # failed L2 operations (each one)
+        self.l2_outages = 0  # times L2 went from up to down
+        self.upstream_calls = 0
+        self.upstream_errors = 0
+        self.refreshes = 0  # background refreshes started
+        self.refresh_errors = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"CacheStats({self.as_dict()})"
+
+
+class CachedError(HttpError):
+    """A failure cached in L2 by another process, raised again with its status."""
