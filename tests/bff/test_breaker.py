@@ -359,3 +359,23 @@ def test_invalid_options_are_rejected() -> None:
         CircuitBreaker(window=0)
     with pytest.raises(ValueError):
         TimeWindow(0)
+
+
+async def test_async_with_in_a_task_spawned_inside_another_block(clock: FakeClock) -> None:
+    outer, inner = make(clock, minimum_calls=100), make(clock, minimum_calls=100)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def child() -> None:
+        async with inner:
+            started.set()
+            await release.wait()
+            raise RuntimeError("inner fails")
+
+    async with outer:
+        task = asyncio.create_task(child())
+        await started.wait()
+    release.set()
+    with pytest.raises(RuntimeError):
+        await task
+    assert (outer.metrics().calls, outer.metrics().failures) == (1, 0)
+    assert (inner.metrics().calls, inner.metrics().failures) == (1, 1)

@@ -146,3 +146,27 @@ async def test_reopen_after_failed_probe_publishes_again(
 @pytest.fixture
 def redis_store_prefix() -> str:
     return f"scallion-test:{uuid.uuid4().hex}:"
+
+
+async def test_own_open_echoed_back_does_not_disturb_probing(
+    stores: tuple[RedisStore, RedisStore],
+) -> None:
+    b = CircuitBreaker(
+        "echo",
+        minimum_calls=2,
+        wait_duration=0.3,
+        half_open_calls=1,
+        storage=RedisBreakerStorage(stores[0]),
+    )
+    changes: list[BreakerState] = []
+    b.on_state_change(lambda _b, _old, new: changes.append(new))
+    fail(b, 2)
+    await b.sync()
+    await asyncio.sleep(0.3)  # the local wait is over; Redis's copy ends about now too
+    probe = b.try_acquire()
+    assert b.state is BreakerState.HALF_OPEN
+    await b.sync()
+    assert b.state is BreakerState.HALF_OPEN
+    b.record(probe, False)
+    assert changes == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]
+    await b.close()

@@ -44,7 +44,7 @@ import contextvars
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
 from types import TracebackType
@@ -119,7 +119,7 @@ class BreakerMetrics:
 
 StateListener = Callable[["CircuitBreaker", BreakerState, BreakerState], object]
 
-_current: contextvars.ContextVar[list[Permit]] = contextvars.ContextVar("scallion_breaker")
+_current: contextvars.ContextVar[tuple[Permit, ...]] = contextvars.ContextVar("scallion_breaker")
 
 
 def is_failure(exc: BaseException) -> bool:
@@ -341,11 +341,8 @@ class CircuitBreaker:
 
     async def __aenter__(self) -> CircuitBreaker:
         permit = self.try_acquire()
-        stack = _current.get(None)
-        if stack is None:
-            stack = []
-            _current.set(stack)
-        stack.append(permit)
+        # An immutable stack per context: a task spawned inside the block gets its own copy.
+        _current.set((*_current.get(()), permit))
         return self
 
     async def __aexit__(
@@ -354,7 +351,9 @@ class CircuitBreaker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        permit = _current.get().pop()
+        stack = _current.get()
+        _current.set(stack[:-1])
+        permit = stack[-1]
         if exc is None:
             self.record(permit, False)
         elif isinstance(exc, Exception):
@@ -376,12 +375,11 @@ class CircuitBreaker:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         try:
-            task = asyncio.ensure_future(coro)
+            task = asyncio.get_running_loop().create_task(coro)
         except RuntimeError:  # no running loop: local state only
-            if asyncio.iscoroutine(coro):
-                coro.close()
+            coro.close()
             return
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -413,8 +411,12 @@ class CircuitBreaker:
             return
         now = self.clock()
         until = now + remaining
-        # Adopt the fleet's OPEN unless we are already open at least as long.
-        if self._state is not BreakerState.OPEN or until > self._open_until + 0.05:
+        # An OPEN we already know of (our own, echoed back late) is not news.
+        if until <= self._open_until + self.sync_interval + 0.05:
+            return
+        if self._state is BreakerState.OPEN:
+            self._open_until = until  # someone re-opened for longer: wait with them
+        else:
             self._transition(BreakerState.OPEN, now, wait=remaining, remote=True)
 
     def _storage_failed(self, exc: Exception) -> None:
