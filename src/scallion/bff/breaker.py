@@ -273,9 +273,18 @@ class CircuitBreaker:
         slow = self.slow_call_duration is not None and duration >= self.slow_call_duration
         if self._state is BreakerState.CLOSED:
             self.window.record(failed, slow, now)
-            calls, failures, slow_calls = self.window.totals(now)
-            if calls >= self.minimum_calls and self._tripped(calls, failures, slow_calls):
-                self._transition(BreakerState.OPEN, now)
+            # In a count window a good call only lowers the rates, so unless it completes
+            # minimum_calls there is nothing to decide (a time window may have shed calls).
+            window = self.window
+            if (
+                failed
+                or slow
+                or not isinstance(window, CountWindow)
+                or (window.calls == self.minimum_calls)
+            ):
+                calls, failures, slow_calls = window.totals(now)
+                if calls >= self.minimum_calls and self._tripped(calls, failures, slow_calls):
+                    self._transition(BreakerState.OPEN, now)
         elif self._state is BreakerState.HALF_OPEN:
             self._probe_calls += 1
             self._probe_failures += failed
