@@ -36,7 +36,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ..stores.base import Store
 from ._cache_l2 import L2, Record, error_payload, make_store
@@ -93,6 +93,28 @@ class _Outcome:
         self.age = age
         self.stored = stored
         self.error = error
+
+
+class _Call:
+    """One ``get_or_fetch`` that missed: what to fetch and how to store it."""
+
+    __slots__ = ("cache_errors", "codec", "fetch", "inline", "key", "ttl")
+
+    def __init__(
+        self,
+        key: str,
+        fetch: _Fetch,
+        ttl: float | None,
+        codec: Codec[Any],
+        cache_errors: bool,
+        inline: bool,
+    ) -> None:
+        self.key = key
+        self.fetch = fetch
+        self.ttl = ttl
+        self.codec = codec
+        self.cache_errors = cache_errors
+        self.inline = inline  # refresh stale entries in the foreground
 
 
 def _raise(err: BaseException) -> Any:
@@ -206,6 +228,8 @@ class Cache:
         ttl: float | None = None,
         codec: Codec[Any] | None = None,
         share_uncacheable: bool = True,
+        cache_errors: bool = True,
+        revalidate: Literal["background", "inline"] = "background",
     ) -> CacheResult[T]: ...
 
     @overload
@@ -217,6 +241,8 @@ class Cache:
         ttl: float | None = None,
         codec: Codec[Any] | None = None,
         share_uncacheable: bool = True,
+        cache_errors: bool = True,
+        revalidate: Literal["background", "inline"] = "background",
     ) -> CacheResult[T]: ...
 
     async def get_or_fetch(
@@ -227,6 +253,8 @@ class Cache:
         ttl: float | None = None,
         codec: Codec[Any] | None = None,
         share_uncacheable: bool = True,
+        cache_errors: bool = True,
+        revalidate: Literal["background", "inline"] = "background",
     ) -> CacheResult[Any]:
         """The value for ``key``: cached, or from ``fetch()`` (once for all concurrent callers).
 
@@ -238,6 +266,12 @@ class Cache:
                 was cached; after an uncacheable result or a failure each one calls its
                 own ``fetch`` (what a response cache needs: one client's private answer
                 must never reach another).
+            cache_errors: when false, this call's failures are never negative-cached.
+            revalidate: how a stale-while-revalidate entry is refreshed: by a background
+                task (``fetch`` must not depend on the caller still running), or
+                ``"inline"``: the first caller to see it stale fetches in the foreground
+                while everyone else is served the stale value (what a response cache
+                needs, since its fetch is the rest of one request's middleware chain).
 
         Raises what ``fetch`` raised (or a cached failure) unless a stale value may answer.
         """
@@ -251,40 +285,38 @@ class Cache:
                     _raise(rec.error)
                 return CacheResult(rec.value, "hit", age)
             if age < rec.ttl + rec.swr and rec.error is None:
-                self.stats.stale += 1
-                self._revalidate(key, fetch, ttl, codec)
-                return CacheResult(rec.value, "stale", age)
-        return await self._load(key, fetch, ttl, codec or self.codec, share_uncacheable, rec)
+                inline = revalidate == "inline"
+                if not inline or key in self._flights:
+                    self.stats.stale += 1
+                    if not inline and key not in self._refreshes:
+                        call = _Call(key, fetch, ttl, codec or self.codec, cache_errors, False)
+                        self._revalidate(call)
+                    return CacheResult(rec.value, "stale", age)
+        call = _Call(key, fetch, ttl, codec or self.codec, cache_errors, revalidate == "inline")
+        return await self._load(call, share_uncacheable, rec)
 
-    async def _load(
-        self,
-        key: str,
-        fetch: _Fetch,
-        ttl: float | None,
-        codec: Codec[Any],
-        share: bool,
-        rec: Record | None,
-    ) -> CacheResult[Any]:
+    async def _load(self, call: _Call, share: bool, rec: Record | None) -> CacheResult[Any]:
         if self._closed:
             raise RuntimeError("Cache is closed")
+        key = call.key
         fallback = rec if rec is not None and rec.error is None else None
         if fallback is not None and fallback.value is _PASS:
             # Recently uncacheable: skip the cross-process lock (it would serialise every
             # process on this key) and, unless sharing is allowed, coalescing too.
             if not share:
-                return await self._own_fetch(key, fetch, ttl, codec)
-            factory = lambda: self._fetch_and_store(key, fetch, ttl, codec, None)  # noqa: E731
+                return await self._own_fetch(call)
+            factory = lambda: self._fetch_and_store(call, None)  # noqa: E731
         else:
-            factory = lambda: self._fill(key, fetch, ttl, codec, fallback)  # noqa: E731
+            factory = lambda: self._fill(call, fallback)  # noqa: E731
         joined = key in self._flights
         try:
             outcome, joined = await self._flights.run(key, factory)
         except Exception:
             if joined and not share:
-                return await self._own_fetch(key, fetch, ttl, codec)
+                return await self._own_fetch(call)
             raise
         if joined and not share and not outcome.stored:
-            return await self._own_fetch(key, fetch, ttl, codec)
+            return await self._own_fetch(call)
         stats = self.stats
         status = outcome.status
         if status == "stale":
@@ -298,72 +330,48 @@ class Cache:
             status = "coalesced"
         return CacheResult(outcome.value, status, outcome.age, outcome.error)
 
-    async def _own_fetch(
-        self, key: str, fetch: _Fetch, ttl: float | None, codec: Codec[Any]
-    ) -> CacheResult[Any]:
+    async def _own_fetch(self, call: _Call) -> CacheResult[Any]:
         """A caller that may not share another's answer fetches for itself."""
         self.stats.misses += 1
-        outcome = await self._fetch_and_store(key, fetch, ttl, codec, None)
+        outcome = await self._fetch_and_store(call, None)
         return CacheResult(outcome.value, "miss")
 
     # -- filling: L2, the cross-process lock, upstream --------------------------------------
 
-    async def _fill(
-        self,
-        key: str,
-        fetch: _Fetch,
-        ttl: float | None,
-        codec: Codec[Any],
-        fallback: Record | None,
-    ) -> _Outcome:
+    async def _fill(self, call: _Call, fallback: Record | None) -> _Outcome:
         """One flight: L2, then (holding the cross-process lock) upstream."""
         l2 = self.l2
         if l2 is None or not l2.ready:
-            return await self._fetch_and_store(key, fetch, ttl, codec, fallback)
-        rec = await l2.get(key, codec)
+            return await self._fetch_and_store(call, fallback)
+        rec = await l2.get(call.key, call.codec)
         if rec is not None:
-            outcome = self._from_l2(key, rec, fetch, ttl, codec, "hit")
+            outcome = self._from_l2(call, rec, "hit")
             if outcome is not None:
                 return outcome
             if rec.error is None and (fallback is None or rec.stored_at > fallback.stored_at):
                 fallback = rec
-        return await self._fill_locked(l2, key, fetch, ttl, codec, fallback)
+        return await self._fill_locked(l2, call, fallback)
 
-    def _from_l2(
-        self,
-        key: str,
-        rec: Record,
-        fetch: _Fetch,
-        ttl: float | None,
-        codec: Codec[Any],
-        status: Status,
-    ) -> _Outcome | None:
+    def _from_l2(self, call: _Call, rec: Record, status: Status) -> _Outcome | None:
         """An answer from an L2 record (copied into L1), or ``None`` if it is too old."""
         age = self._clock() - rec.stored_at
         if age < rec.ttl:
             self.stats.l2_hits += 1
-            self._l1_put(key, rec)
+            self._l1_put(call.key, rec)
             if rec.error is not None:
                 self.stats.negative_hits += 1
                 _raise(rec.error)
             return _Outcome(rec.value, status, age)
-        if age < rec.ttl + rec.swr and rec.error is None:
+        if age < rec.ttl + rec.swr and rec.error is None and not call.inline:
             self.stats.l2_hits += 1
-            self._l1_put(key, rec)
-            self._revalidate(key, fetch, ttl, codec)
+            self._l1_put(call.key, rec)
+            self._revalidate(call)
             return _Outcome(rec.value, "stale", age)
         return None
 
-    async def _fill_locked(
-        self,
-        l2: L2,
-        key: str,
-        fetch: _Fetch,
-        ttl: float | None,
-        codec: Codec[Any],
-        fallback: Record | None,
-    ) -> _Outcome:
+    async def _fill_locked(self, l2: L2, call: _Call, fallback: Record | None) -> _Outcome:
         """Fetch under the cross-process lock, or take the lock holder's value from L2."""
+        key = call.key
         token = os.urandom(8).hex()
         deadline = time.monotonic() + self.lock_wait
         delay = 0.002
@@ -374,44 +382,41 @@ class Cache:
             if got:
                 try:
                     # The value may have landed between our L2 read and taking the lock.
-                    rec = await l2.get(key, codec)
+                    rec = await l2.get(key, call.codec)
                     if rec is not None:
-                        outcome = self._from_l2(key, rec, fetch, ttl, codec, "coalesced")
+                        outcome = self._from_l2(call, rec, "coalesced")
                         if outcome is not None:
                             return outcome
-                    return await self._fetch_and_store(key, fetch, ttl, codec, fallback)
+                    return await self._fetch_and_store(call, fallback)
                 finally:
                     await l2.unlock(key)
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
-            rec = await l2.get(key, codec)
+            rec = await l2.get(key, call.codec)
             if rec is not None:
-                outcome = self._from_l2(key, rec, fetch, ttl, codec, "coalesced")
+                outcome = self._from_l2(call, rec, "coalesced")
                 if outcome is not None:
                     return outcome
-        return await self._fetch_and_store(key, fetch, ttl, codec, fallback)
+        return await self._fetch_and_store(call, fallback)
 
-    async def _fetch_and_store(
-        self,
-        key: str,
-        fetch: _Fetch,
-        ttl: float | None,
-        codec: Codec[Any],
-        fallback: Record | None,
-    ) -> _Outcome:
+    async def _fetch_and_store(self, call: _Call, fallback: Record | None) -> _Outcome:
+        key = call.key
         self.stats.upstream_calls += 1
         try:
-            got = await fetch()
+            got = await call.fetch()
         except Exception as exc:
             self.stats.upstream_errors += 1
             if fallback is not None:
                 age = self._clock() - fallback.stored_at
-                if age < fallback.ttl + fallback.sie:
+                # An inline refresh stands for a background one: within stale-while-
+                # revalidate a failure keeps the stale value, as a failed refresh would.
+                window = max(fallback.sie, fallback.swr) if call.inline else fallback.sie
+                if age < fallback.ttl + window:
                     log.info("serving stale %s after upstream error: %r", key, exc)
                     return _Outcome(fallback.value, "stale", age, True, exc)
-            if self.negative_ttl > 0:
+            if self.negative_ttl > 0 and call.cache_errors:
                 rec = Record(None, self._clock(), self.negative_ttl, 0.0, 0.0, exc)
                 self._l1_put(key, rec)
                 if self.l2 is not None:
@@ -422,13 +427,13 @@ class Cache:
             value = got.value
         else:
             entry, value = None, got
-        timing = self._timing(entry, ttl)
+        timing = self._timing(entry, call.ttl)
         if timing is None:
             # Never fresh, never served stale: it only routes the next callers for a few
             # seconds past the cross-process lock (see _load).
             self._l1_put(key, Record(_PASS, self._clock(), 0.0, 0.0, _PASS_TTL))
             return _Outcome(value, "miss", 0.0, False)
-        await self._store(key, value, timing, codec)
+        await self._store(key, value, timing, call.codec)
         return _Outcome(value, "miss")
 
     async def _store(
@@ -493,36 +498,31 @@ class Cache:
 
     # -- stale-while-revalidate ----------------------------------------------------------
 
-    def _revalidate(
-        self, key: str, fetch: _Fetch, ttl: float | None, codec: Codec[Any] | None
-    ) -> None:
-        """Start one background refresh for ``key`` unless one is running already."""
-        if self._closed or key in self._refreshes:
-            return
-        codec = codec or self.codec
-        if self._refreshes.start(key, lambda: self._refresh(key, fetch, ttl, codec)):
+    def _revalidate(self, call: _Call) -> None:
+        """Start one background refresh for ``call.key`` unless one is running already."""
+        if not self._closed and self._refreshes.start(call.key, lambda: self._refresh(call)):
             self.stats.refreshes += 1
 
-    async def _refresh(self, key: str, fetch: _Fetch, ttl: float | None, codec: Codec[Any]) -> None:
+    async def _refresh(self, call: _Call) -> None:
         l2 = self.l2
         locked = False
         try:
             if l2 is not None and l2.ready:
-                rec = await l2.get(key, codec)
+                rec = await l2.get(call.key, call.codec)
                 if rec is not None and self._clock() - rec.stored_at < rec.ttl:
-                    self._l1_put(key, rec)  # another process refreshed it already
+                    self._l1_put(call.key, rec)  # another process refreshed it already
                     return
-                got = await l2.try_lock(key, os.urandom(8).hex(), self.lock_ttl)
+                got = await l2.try_lock(call.key, os.urandom(8).hex(), self.lock_ttl)
                 if got is False:
                     return  # another process is refreshing; its value lands in L2
                 locked = bool(got)
-            await self._fetch_and_store(key, fetch, ttl, codec, None)
+            await self._fetch_and_store(call, None)
         except Exception as exc:
             self.stats.refresh_errors += 1
-            log.warning("background refresh of %s failed: %r", key, exc)
+            log.warning("background refresh of %s failed: %r", call.key, exc)
         finally:
             if locked and l2 is not None:
-                await l2.unlock(key)
+                await l2.unlock(call.key)
 
     # -- management ----------------------------------------------------------------------
 
