@@ -250,8 +250,10 @@ class CircuitBreaker:
                 self._probes_started >= self.half_open_calls
                 or self._probes_in_flight >= self.half_open_concurrency
             ):
-                self._rejected += 1
-                raise BreakerOpen(upstream=self.name or None, retry_after=self.sync_interval)
+                self._rejected += 1  # probes are busy; their verdict is usually soon
+                raise BreakerOpen(
+                    upstream=self.name or None, retry_after=min(1.0, self.wait_duration)
+                )
             self._probes_started += 1
             self._probes_in_flight += 1
         return Permit(self._generation, now)
