@@ -420,3 +420,35 @@ async def test_private_cache_is_closed_on_shutdown() -> None:
         assert (await client.get("/")).headers["x-cache"] == "HIT"
     with pytest.raises(RuntimeError):
         await cache.get_or_fetch("new", lambda: asyncio.sleep(0))
+
+
+async def test_key_memo_stays_bounded_and_long_urls_work(cache: Cache) -> None:
+    middleware = response_cache(store=cache)
+    app = App()
+    app.use(middleware, lambda ctx, next: setattr(ctx, "body", ctx.querystring[:10]))
+    long_query = "x=" + "a" * 6000
+    async with AsyncTestClient(app) as client:
+        first = await client.get(f"/?{long_query}")
+        again = await client.get(f"/?{long_query}")
+        for i in range(300):
+            await client.get(f"/?n={i}")
+    assert again.headers["x-cache"] == "HIT" and again.text == first.text
+    keys = list(cache.l1)
+    assert all(len(k) == 32 for k in keys)
+
+
+def test_keyer_memo_is_bounded() -> None:
+    from scallion.bff.cache_middleware import _Keyer
+
+    keyer = _Keyer(("accept",), private_ok=False)
+    base = {"headers": [(b"host", b"h"), (b"accept", b"json")], "query_string": b""}
+    keys = set()
+    for i in range(_Keyer._MEMO_SIZE + 10):
+        keys.add(keyer({**base, "raw_path": f"/p{i}".encode(), "path": f"/p{i}"}, "GET"))
+    assert len(keys) == _Keyer._MEMO_SIZE + 10
+    assert len(keyer.memo) <= _Keyer._MEMO_SIZE
+    head = keyer({**base, "raw_path": b"/p1", "path": "/p1"}, "HEAD")
+    get = keyer({**base, "raw_path": b"/p1", "path": "/p1"}, "GET")
+    assert head == get
+    authed = {**base, "headers": [*base["headers"], (b"authorization", b"x")]}
+    assert keyer({**authed, "raw_path": b"/p1", "path": "/p1"}, "GET") is None

@@ -295,6 +295,21 @@ class Cache:
         call = _Call(key, fetch, ttl, codec or self.codec, cache_errors, revalidate == "inline")
         return await self._load(call, share_uncacheable, rec)
 
+    def peek(self, key: str) -> CacheResult[Any] | None:
+        """A fresh L1 hit, synchronously (no I/O, no await); ``None`` for anything else.
+
+        The hot path for callers that cannot afford a coroutine per hit: on ``None`` they
+        go on to ``get_or_fetch``, which handles stale values, L2 and cached failures.
+        """
+        rec = self.l1.get(key)
+        if rec is None or rec.error is not None:
+            return None
+        age = self._clock() - rec.stored_at
+        if age >= rec.ttl:
+            return None
+        self.stats.hits += 1
+        return CacheResult(rec.value, "hit", age)
+
     async def _load(self, call: _Call, share: bool, rec: Record | None) -> CacheResult[Any]:
         if self._closed:
             raise RuntimeError("Cache is closed")

@@ -24,7 +24,7 @@ X-Request-Id, X-Response-Time, traceparent) never are.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ from .cache_types import CacheEntry
 
 if TYPE_CHECKING:
     from ..context import Context
+    from ..response import Response
     from ..types import Next
 
 __all__ = ["CachedResponse", "ResponseCodec", "response_cache"]
@@ -177,15 +178,72 @@ class _Settings:
         return CachedResponse(res.status, kept, body)
 
 
-def _key(ctx: Context, vary: tuple[str, ...]) -> str:
-    request = ctx.request
-    headers = request.headers
-    qs = request.querystring
-    url = f"{request.raw_path}?{qs}" if qs else request.raw_path
-    text = f"{headers.get('host', '')} {normalize_url(url)}"
-    for name in vary:
-        text += f"\n{name}: {headers.get(name, '')}"
-    return blake2b(text.encode(), digest_size=16).hexdigest()
+class _Keyer:
+    """The default key: method (HEAD as GET), host, path, sorted query, ``vary`` values.
+
+    Read straight from the ASGI scope (header names are lowercase bytes there) and
+    memoised per distinct request line, so a hit costs one pass over the raw headers and a
+    dict probe; the memo is bounded (cleared when full), so hostile URLs cannot grow it.
+    """
+
+    __slots__ = ("memo", "private_ok", "vary", "watch")
+
+    _MEMO_SIZE = 4096
+
+    def __init__(self, vary: tuple[str, ...], private_ok: bool) -> None:
+        self.vary = tuple(name.encode("latin-1") for name in vary)
+        self.watch = frozenset((*self.vary, b"authorization"))
+        self.private_ok = private_ok
+        self.memo: dict[tuple[str, bytes, bytes, bytes, tuple[bytes, ...]], str] = {}
+
+    def __call__(self, scope: Mapping[str, Any], method: str) -> str | None:
+        """The key, or ``None`` when the request must bypass the cache (Authorization)."""
+        host = b""
+        found: dict[bytes, bytes] | None = None
+        watch = self.watch
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name in watch:
+                if name == b"authorization" and not self.private_ok:
+                    return None
+                if found is None:
+                    found = {}
+                found[name] = found[name] + b", " + value if name in found else value
+        raw = scope.get("raw_path") or scope["path"].encode()
+        qs = scope.get("query_string", b"")
+        if method == "HEAD":
+            method = "GET"
+        values = tuple((found or {}).get(name, b"") for name in self.vary) if self.vary else ()
+        line = (method, host, raw, qs, values)
+        key = self.memo.get(line)
+        if key is None:
+            key = self._digest(method, host, raw, qs, values)
+            if len(self.memo) >= self._MEMO_SIZE:
+                self.memo.clear()
+            self.memo[line] = key
+        return key
+
+    def _digest(
+        self, method: str, host: bytes, raw: bytes, qs: bytes, values: tuple[bytes, ...]
+    ) -> str:
+        path = raw.decode("latin-1").partition("?")[0]
+        url = f"{path}?{qs.decode('latin-1')}" if qs else path
+        text = f"{method} {host.decode('latin-1')} {normalize_url(url)}"
+        for name, value in zip(self.vary, values, strict=True):
+            text += f"\n{name.decode()}: {value.decode('latin-1').strip()}"
+        return blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _apply(res: Response, stored: CachedResponse, mark: str, age: float) -> None:
+    """Write a stored response onto ``res`` (over headers set upstream of the cache)."""
+    headers = res.headers
+    for name, value in stored.headers:
+        headers[name] = value
+    res.status = stored.status
+    res.body = stored.body
+    headers["x-cache"] = mark
+    headers["age"] = str(int(age))
 
 
 def response_cache(
@@ -217,12 +275,31 @@ def response_cache(
     allowed = frozenset(m.upper() for m in methods)
     settings = _Settings(frozenset(statuses), frozenset(vary_names))
     private_ok = "authorization" in vary_names
+    keyer = _Keyer(vary_names, private_ok)
     hooked: list[bool] = []
 
     async def response_cache_middleware(ctx: Context, next: Next) -> None:
-        if ctx.method not in allowed or (not private_ok and "authorization" in ctx.request.headers):
+        scope = ctx.request.scope
+        method = scope["method"]
+        if method not in allowed:
             await next()
             return
+        if key is None:
+            cache_key = keyer(scope, method)
+        elif private_ok or "authorization" not in ctx.request.headers:
+            cache_key = key(ctx)
+        else:
+            cache_key = None
+        if cache_key is None:
+            await next()
+            return
+        hit = cache.peek(cache_key)  # the hot path: a fresh L1 hit, no await
+        if hit is not None:
+            _apply(ctx.response, hit.value, "HIT", hit.age)
+            return
+        await _slow_path(ctx, next, cache_key)
+
+    async def _slow_path(ctx: Context, next: Next, cache_key: str) -> None:
         if owned and not hooked:  # close our own cache with the app
             hooked.append(True)
             ctx.app.on("shutdown", cache.aclose)
@@ -230,7 +307,7 @@ def response_cache(
         res = ctx.response
         try:
             result = await cache.get_or_fetch(
-                key(ctx) if key is not None else _key(ctx, vary_names),
+                cache_key,
                 fetch,
                 ttl=ttl,
                 codec=_CODEC,
@@ -241,7 +318,6 @@ def response_cache(
         except _ServerError:  # our own chain's 5xx, no stale copy to replace it
             res.headers["x-cache"] = "MISS"
             return
-        stored = result.value
         if fetch.ran:
             if fetch.client_error is not None:
                 raise fetch.client_error
@@ -249,15 +325,10 @@ def response_cache(
                 res.headers["x-cache"] = "MISS"
                 return
             res.headers = dict(fetch.before)  # it failed: drop what it set, serve stale
+        stored = result.value
         if stored is None:  # pragma: no cover - uncacheable results are never shared
             raise RuntimeError("response cache returned an unshareable result")
-        headers = res.headers
-        for name, value in stored.headers:
-            headers[name] = value
-        res.status = stored.status
-        res.body = stored.body
-        headers["x-cache"] = "STALE" if result.status == "stale" else "HIT"
-        headers["age"] = str(int(result.age))
+        _apply(res, stored, "STALE" if result.status == "stale" else "HIT", result.age)
 
     response_cache_middleware.cache = cache  # type: ignore[attr-defined]
     return response_cache_middleware
