@@ -270,6 +270,31 @@ async def test_unshared_uncacheable_result_is_fetched_per_caller(cache: Cache) -
     assert {r.status for r in results} == {"miss"}
 
 
+async def test_private_result_is_never_shared_even_when_sharing(cache: Cache) -> None:
+    calls = 0
+
+    async def fetch() -> CacheEntry[int]:
+        nonlocal calls
+        calls += 1
+        mine = calls
+        await asyncio.sleep(0.01)
+        return CacheEntry(mine, cache_control="no-store" if mine % 2 else "private")
+
+    results = await asyncio.gather(*(cache.get_or_fetch("k", fetch) for _ in range(4)))
+    assert sorted(r.value for r in results) == [1, 2, 3, 4]
+
+
+async def test_uncacheable_but_public_result_is_shared_by_default(cache: Cache) -> None:
+    upstream = Upstream(delay=0.01)
+
+    async def fetch() -> CacheEntry[str]:
+        await upstream()
+        return CacheEntry("same for all", cache_control="no-cache")
+
+    results = await asyncio.gather(*(cache.get_or_fetch("k", fetch) for _ in range(5)))
+    assert upstream.calls == 1 and {r.value for r in results} == {"same for all"}
+
+
 async def test_unshared_cacheable_result_is_still_coalesced(cache: Cache) -> None:
     upstream = Upstream("public", delay=0.01)
     results = await asyncio.gather(

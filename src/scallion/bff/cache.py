@@ -78,7 +78,7 @@ _PASS_TTL = 5.0
 class _Outcome:
     """What a flight hands its waiters."""
 
-    __slots__ = ("age", "error", "status", "stored", "value")
+    __slots__ = ("age", "error", "private", "status", "stored", "value")
 
     def __init__(
         self,
@@ -87,12 +87,14 @@ class _Outcome:
         age: float = 0.0,
         stored: bool = True,
         error: BaseException | None = None,
+        private: bool = False,
     ) -> None:
         self.value = value
         self.status = status
         self.age = age
         self.stored = stored
         self.error = error
+        self.private = private  # Cache-Control private/no-store: for its own caller only
 
 
 class _Call:
@@ -264,8 +266,8 @@ class Cache:
             codec: how this value is stored in L2 (default: the cache's codec).
             share_uncacheable: when false, concurrent callers only share a result that
                 was cached; after an uncacheable result or a failure each one calls its
-                own ``fetch`` (what a response cache needs: one client's private answer
-                must never reach another).
+                own ``fetch``. A result marked ``Cache-Control: private`` or ``no-store``
+                is never handed to another caller, whatever this says.
             cache_errors: when false, this call's failures are never negative-cached.
             revalidate: how a stale-while-revalidate entry is refreshed: by a background
                 task (``fetch`` must not depend on the caller still running), or
@@ -330,7 +332,7 @@ class Cache:
             if joined and not share:
                 return await self._own_fetch(call)
             raise
-        if joined and not share and not outcome.stored:
+        if joined and (outcome.private or (not share and not outcome.stored)):
             return await self._own_fetch(call)
         stats = self.stats
         status = outcome.status
@@ -447,7 +449,9 @@ class Cache:
             # Never fresh, never served stale: it only routes the next callers for a few
             # seconds past the cross-process lock (see _load).
             self._l1_put(key, Record(_PASS, self._clock(), 0.0, 0.0, _PASS_TTL))
-            return _Outcome(value, "miss", 0.0, False)
+            cc = entry.cache_control if entry is not None else None
+            private = bool(cc) and parse_cache_control(cc).private
+            return _Outcome(value, "miss", 0.0, False, None, private)
         await self._store(key, value, timing, call.codec)
         return _Outcome(value, "miss")
 

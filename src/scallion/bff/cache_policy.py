@@ -35,6 +35,8 @@ class CacheDirectives(NamedTuple):
     stale_if_error: int | None = None
     must_revalidate: bool = False
     """Never serve this response stale."""
+    private: bool = False
+    """``private`` or ``no-store``: meant for one client only, never handed to another."""
 
 
 def _delta(value: str) -> int | None:
@@ -47,13 +49,14 @@ def _delta(value: str) -> int | None:
 @lru_cache(maxsize=1024)
 def parse_cache_control(header: str) -> CacheDirectives:
     """Parse a ``Cache-Control`` value; unknown or malformed directives are ignored."""
-    no_store = must_revalidate = False
+    no_store = must_revalidate = private = False
     max_age = s_maxage = swr = sie = None
     for part in header.split(","):
         name, _, arg = part.partition("=")
         name = name.strip().lower()
         if name in ("no-store", "private", "no-cache"):
             no_store = True
+            private = private or name != "no-cache"
         elif name in ("must-revalidate", "proxy-revalidate"):
             must_revalidate = True
         elif name == "max-age":
@@ -64,9 +67,8 @@ def parse_cache_control(header: str) -> CacheDirectives:
             swr = _delta(arg)
         elif name == "stale-if-error":
             sie = _delta(arg)
-    return CacheDirectives(
-        no_store, s_maxage if s_maxage is not None else max_age, swr, sie, must_revalidate
-    )
+    max_age = s_maxage if s_maxage is not None else max_age
+    return CacheDirectives(no_store, max_age, swr, sie, must_revalidate, private)
 
 
 def _query_name(part: str) -> str:
