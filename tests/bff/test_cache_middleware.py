@@ -340,22 +340,30 @@ async def test_stale_if_error_serves_the_stale_response(cache: Cache, clock: Fak
         ctx.body = "good"
 
     def answers_503(ctx: Context) -> None:
-        ctx.status = 503
-        ctx.body = "maintenance"
+        if state["fail"]:
+            ctx.status = 503
+            ctx.body = "maintenance"
+        else:
+            ctx.set("Cache-Control", "max-age=10, stale-if-error=50")
+            ctx.body = "up"
 
     site.route("/flaky", flaky)
     site.route("/down", answers_503)
     async with site.client() as client:
         await client.get("/flaky")
+        await client.get("/down")
         clock.advance(20)
         state["fail"] = True
         stale = await client.get("/flaky")
+        stale_down = await client.get("/down")
         clock.advance(100)
         failed = await client.get("/flaky")
         down = await client.get("/down")
     assert (stale.status_code, stale.text, stale.headers["x-cache"]) == (200, "good", "STALE")
     assert stale.headers["age"] == "20" and "x-broken" not in stale.headers
     assert (failed.status_code, failed.text) == (502, "Bad Gateway")  # 5xx: not exposed
+    assert (stale_down.status_code, stale_down.text) == (200, "up")
+    assert stale_down.headers["x-cache"] == "STALE"
     assert (down.status_code, down.text, down.headers["x-cache"]) == (503, "maintenance", "MISS")
 
 
