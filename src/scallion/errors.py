@@ -69,7 +69,7 @@ class ClientDisconnect(Exception):
 
 
 def error_status(err: BaseException) -> int:
-    """The status an exception stands for: its int ``status``/``status_code`` in 400-599, else 500."""
+    """The status ``err`` stands for: an int ``status``/``status_code`` in 400-599, else 500."""
     for attr in ("status", "status_code"):
         value = getattr(err, attr, None)
         if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:

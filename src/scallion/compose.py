@@ -1,0 +1,353 @@
+"""compose(): the onion. ``dispatch(i)`` calls ``middleware[i](ctx, next)``.
+
+Rules (koa-compose's, as DESIGN §2 states them): only a list or tuple of callables is
+accepted; calling ``next()`` twice in one middleware raises ``RuntimeError("next() called
+multiple times")``; the ``next`` given to a composed chain runs after its last element; the
+chain returns what its first middleware returned; a composed chain is middleware itself.
+
+Depth. Koa's recursive ``dispatch`` leans on V8's deep async stacks. In CPython each
+``await next()`` nests one more coroutine frame, and a chain of ~500 layers dies with
+``RecursionError``. So there are two runners, chosen once, when the chain is composed:
+
+* **direct** (chains up to ``DIRECT_MAX`` layers, i.e. every typical app): ``next()``
+  returns the downstream coroutine itself, and ``await next()`` is a plain await in the
+  request's own task. Nothing is added per layer but the ``_Next`` object Koa also makes.
+* **trampolined** (longer chains): ``await next()`` yields a marker to a driver loop that
+  keeps the suspended middleware coroutines on an explicit list, so the C stack stays
+  flat whatever the length. I/O futures are relayed to the event loop unchanged, errors
+  are thrown into the waiting middleware one by one on the way out, and contextvars and
+  cancellation behave as in the direct runner because everything runs in the same task.
+  When ``next()`` is awaited somewhere the driver cannot see (``asyncio.wait_for`` runs it
+  in a new task), the rest of the chain starts its own driver there.
+
+A middleware that returns while its ``next()`` was called but never awaited (or is still
+pending, say in a task it forgot) is almost always a missing ``await``. The checked mode
+(``compose(..., checked=True)``, on in development mode) raises a ``RuntimeError`` naming
+that middleware; the trampolined runner always checks, since it costs nothing there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from types import CoroutineType
+from typing import Any, Final
+
+from .types import Next
+
+__all__ = ["DIRECT_MAX", "compose", "middleware_name"]
+
+DIRECT_MAX: Final = 100
+"""Longest chain run with plain nested awaits; longer chains are trampolined."""
+
+_Fn = Callable[..., Any]
+
+
+def middleware_name(fn: object) -> str:
+    """A readable name for error messages: ``module.qualname`` where it exists."""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if name is None:
+        return repr(fn)
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if module and module != "builtins" else str(name)
+
+
+def _missing_await(fn: _Fn) -> RuntimeError:
+    return RuntimeError(
+        f"Middleware {middleware_name(fn)} returned before its downstream finished.\n"
+        "\tYou are probably missing an `await` before `next()`."
+    )
+
+
+class _Done:
+    """An already-finished awaitable: what ``next()`` returns when there is nothing to run."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.value
+        yield  # pragma: no cover - makes this a generator
+
+
+_NOTHING: Final = _Done(None)
+
+
+def _awaitable(result: Any) -> Awaitable[Any]:
+    if type(result) is CoroutineType or hasattr(result, "__await__"):
+        return result  # type: ignore[no-any-return]
+    return _Done(result)
+
+
+def _call_outer(outer: Callable[[], Any] | None) -> Awaitable[Any]:
+    return _NOTHING if outer is None else _awaitable(outer())
+
+
+# -- direct runner --------------------------------------------------------------------
+
+
+class _Next:
+    """The ``next`` handed to ``fns[index - 1]``: runs ``fns[index:]`` once."""
+
+    __slots__ = ("_called", "_ctx", "_fns", "_index", "_outer")
+
+    def __init__(
+        self, fns: tuple[_Fn, ...], ctx: Any, index: int, outer: Callable[[], Any] | None
+    ) -> None:
+        self._fns = fns
+        self._ctx = ctx
+        self._index = index
+        self._outer = outer
+        self._called = False
+
+    def __call__(self) -> Awaitable[Any]:
+        if self._called:
+            raise RuntimeError("next() called multiple times")
+        self._called = True
+        fns = self._fns
+        index = self._index
+        if index == len(fns):
+            return _call_outer(self._outer)
+        result = fns[index](self._ctx, _Next(fns, self._ctx, index + 1, self._outer))
+        if type(result) is CoroutineType:
+            return result
+        return _awaitable(result)
+
+
+class _CheckedNext:
+    """Like ``_Next``, but wraps each layer to catch a forgotten ``await next()``."""
+
+    __slots__ = ("_called", "_ctx", "_done", "_fns", "_index", "_outer")
+
+    def __init__(
+        self, fns: tuple[_Fn, ...], ctx: Any, index: int, outer: Callable[[], Any] | None
+    ) -> None:
+        self._fns = fns
+        self._ctx = ctx
+        self._index = index
+        self._outer = outer
+        self._called = False
+        self._done = False
+
+    def __call__(self) -> Awaitable[Any]:
+        if self._called:
+            raise RuntimeError("next() called multiple times")
+        self._called = True
+        return self._run()
+
+    async def _run(self) -> Any:
+        try:
+            if self._index == len(self._fns):
+                return await _call_outer(self._outer)
+            return await _run_checked(self._fns, self._ctx, self._index, self._outer)
+        finally:
+            self._done = True
+
+
+async def _run_checked(
+    fns: tuple[_Fn, ...], ctx: Any, index: int, outer: Callable[[], Any] | None
+) -> Any:
+    fn = fns[index]
+    nxt = _CheckedNext(fns, ctx, index + 1, outer)
+    result = await _awaitable(fn(ctx, nxt))
+    if nxt._called and not nxt._done:
+        raise _missing_await(fn)
+    return result
+
+
+# -- trampolined runner ---------------------------------------------------------------
+
+
+class _Driver:
+    """Runs ``fns[start:]`` keeping suspended middleware on a list instead of the C stack."""
+
+    __slots__ = ("_ctx", "_fns", "_outer", "_sending", "_task")
+
+    def __init__(self, fns: tuple[_Fn, ...], ctx: Any, outer: Callable[[], Any] | None) -> None:
+        self._fns = fns
+        self._ctx = ctx
+        self._outer = outer
+        self._sending = False
+        self._task: asyncio.Task[Any] | None = None
+
+    def run(self, start: int) -> Generator[Any, Any, Any]:
+        try:
+            self._task = asyncio.current_task()
+        except RuntimeError:  # driven by hand, without a running loop
+            self._task = None
+        fns = self._fns
+        # Each frame: (iterator being driven, its _DeepNext or None, the middleware).
+        stack: list[tuple[Any, _DeepNext | None, _Fn | None]] = []
+        value: Any = None
+        error: BaseException | None = None
+        pending: int | None = start  # index of the middleware to start next, if any
+        while True:
+            if pending is not None:
+                index, pending = pending, None
+                try:
+                    if index == len(fns):
+                        frame: tuple[Any, _DeepNext | None, _Fn | None] = (
+                            _call_outer(self._outer).__await__(),
+                            None,
+                            None,
+                        )
+                    else:
+                        fn = fns[index]
+                        nxt = _DeepNext(self, index + 1)
+                        result = fn(self._ctx, nxt)
+                        if type(result) is not CoroutineType and not hasattr(result, "__await__"):
+                            value = result
+                            if nxt._called:
+                                error = _missing_await(fn)
+                            if not stack:
+                                break
+                            continue
+                        frame = (result.__await__(), nxt, fn)
+                except BaseException as exc:
+                    error = exc
+                    if not stack:
+                        break
+                    continue
+                stack.append(frame)
+                value = None
+            iterator, nxt_of_top, fn_of_top = stack[-1]
+            self._sending = True
+            try:
+                if error is not None:
+                    thrown, error = error, None
+                    yielded = iterator.throw(thrown)
+                else:
+                    yielded = iterator.send(value)
+            except StopIteration as stop:
+                stack.pop()
+                value = stop.value
+                if nxt_of_top is not None and nxt_of_top._called and not nxt_of_top._done:
+                    error = _missing_await(fn_of_top)  # type: ignore[arg-type]
+                if not stack:
+                    break
+                stack[-1][1]._done = True  # type: ignore[union-attr]
+                continue
+            except BaseException as exc:
+                stack.pop()
+                error = exc
+                if not stack:
+                    break
+                stack[-1][1]._done = True  # type: ignore[union-attr]
+                continue
+            finally:
+                self._sending = False
+            if type(yielded) is _DeepNext and yielded._driver is self:
+                pending = yielded._index
+                continue
+            try:
+                value = yield yielded  # a real future: let the event loop handle it
+            except BaseException as exc:
+                error = exc
+        if error is not None:
+            raise error
+        return value
+
+    def owns_current_frame(self) -> bool:
+        """True while this driver is stepping a coroutine in the current task."""
+        if not self._sending:
+            return False
+        try:
+            return asyncio.current_task() is self._task
+        except RuntimeError:
+            return self._task is None
+
+
+class _DeepNext:
+    """``next`` in a trampolined chain: awaiting it hands control back to the driver."""
+
+    __slots__ = ("_called", "_done", "_driver", "_index")
+
+    def __init__(self, driver: _Driver, index: int) -> None:
+        self._driver = driver
+        self._index = index
+        self._called = False
+        self._done = False
+
+    def __call__(self) -> _DeepNext:
+        if self._called:
+            raise RuntimeError("next() called multiple times")
+        self._called = True
+        return self
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        driver = self._driver
+        if driver.owns_current_frame():
+            return (yield self)
+        # Awaited outside the driver (e.g. in a task made by asyncio.wait_for):
+        # run the rest of the chain with a driver of its own, right here.
+        try:
+            own = _Driver(driver._fns, driver._ctx, driver._outer)
+            return (yield from own.run(self._index))
+        finally:
+            self._done = True
+
+
+class _Trampoline:
+    __slots__ = ("_driver",)
+
+    def __init__(self, driver: _Driver) -> None:
+        self._driver = driver
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return self._driver.run(0)
+
+
+# -- compose --------------------------------------------------------------------------
+
+
+def compose(
+    middleware: Sequence[_Fn], *, checked: bool | None = None
+) -> Callable[..., Awaitable[Any]]:
+    """Compose ``middleware`` into one middleware ``composed(ctx, next=None)``.
+
+    Args:
+        middleware: a list or tuple of ``(ctx, next)`` callables; later changes to the
+            list do not affect the composed chain.
+        checked: detect a middleware that returned before the ``next()`` it called
+            finished (a missing ``await``). Defaults to on when ``SCALLION_ENV`` is
+            ``development``. The App passes its own mode.
+    """
+    if not isinstance(middleware, list | tuple):
+        raise TypeError("Middleware stack must be a list or tuple of callables")
+    for fn in middleware:
+        if not callable(fn):
+            raise TypeError(f"Middleware must be callable, got {fn!r}")
+    fns = tuple(middleware)
+    if checked is None:
+        checked = os.environ.get("SCALLION_ENV") == "development"
+
+    if len(fns) > DIRECT_MAX:
+
+        def trampolined(ctx: Any, next: Next | None = None) -> Awaitable[Any]:
+            return _Trampoline(_Driver(fns, ctx, next))
+
+        composed: Callable[..., Awaitable[Any]] = trampolined
+    elif checked:
+
+        def checked_chain(ctx: Any, next: Next | None = None) -> Awaitable[Any]:
+            if not fns:
+                return _call_outer(next)
+            return _run_checked(fns, ctx, 0, next)
+
+        composed = checked_chain
+    else:
+
+        def direct(ctx: Any, next: Next | None = None) -> Awaitable[Any]:
+            if not fns:
+                return _call_outer(next)
+            result = fns[0](ctx, _Next(fns, ctx, 1, next))
+            if type(result) is CoroutineType:
+                return result
+            return _awaitable(result)
+
+        composed = direct
+    composed.middleware = fns  # type: ignore[attr-defined]
+    return composed
