@@ -156,3 +156,25 @@ async def test_redis_store_is_used_with_its_prefix(namespace: str) -> None:
     await cache.aclose()
     await store.clear()
     await store.close()
+
+
+async def test_abandoned_fetch_releases_the_cross_process_lock(
+    make_cache: MakeCache, namespace: str
+) -> None:
+    cache = make_cache()
+    upstream = Upstream("v", delay=10)
+    task = asyncio.create_task(cache.get_or_fetch("k", upstream))
+    await upstream.started.wait()
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        assert await client.exists(f"{namespace}:lock:k") == 1
+        task.cancel()  # the only waiter leaves: the flight is cancelled and unlocks
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(50):
+            if not await client.exists(f"{namespace}:lock:k"):
+                break
+            await asyncio.sleep(0.01)
+        assert await client.exists(f"{namespace}:lock:k") == 0
+    finally:
+        await client.aclose()
