@@ -29,6 +29,7 @@ that middleware; the trampolined runner always checks, since it costs nothing th
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from types import CoroutineType
@@ -120,7 +121,7 @@ class _Next:
 class _CheckedNext:
     """Like ``_Next``, but wraps each layer to catch a forgotten ``await next()``."""
 
-    __slots__ = ("_called", "_ctx", "_done", "_fns", "_index", "_outer")
+    __slots__ = ("_called", "_coro", "_ctx", "_done", "_fns", "_index", "_outer")
 
     def __init__(
         self, fns: tuple[_Fn, ...], ctx: Any, index: int, outer: Callable[[], Any] | None
@@ -131,12 +132,14 @@ class _CheckedNext:
         self._outer = outer
         self._called = False
         self._done = False
+        self._coro: CoroutineType[Any, Any, Any] | None = None
 
     def __call__(self) -> Awaitable[Any]:
         if self._called:
             raise RuntimeError("next() called multiple times")
         self._called = True
-        return self._run()
+        coro = self._coro = self._run()
+        return coro
 
     async def _run(self) -> Any:
         try:
@@ -154,6 +157,9 @@ async def _run_checked(
     nxt = _CheckedNext(fns, ctx, index + 1, outer)
     result = await _awaitable(fn(ctx, nxt))
     if nxt._called and not nxt._done:
+        coro = nxt._coro
+        if coro is not None and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+            coro.close()  # never started: close it so no "never awaited" warning leaks
         raise _missing_await(fn)
     return result
 
