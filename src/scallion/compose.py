@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from types import CoroutineType
 from typing import Any, Final
 
@@ -132,7 +132,7 @@ class _CheckedNext:
         self._outer = outer
         self._called = False
         self._done = False
-        self._coro: CoroutineType[Any, Any, Any] | None = None
+        self._coro: Coroutine[Any, Any, Any] | None = None
 
     def __call__(self) -> Awaitable[Any]:
         if self._called:
