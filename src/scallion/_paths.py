@@ -392,7 +392,7 @@ class PathPattern:
     def shapes(self) -> list[tuple[str | Segment, ...]]:
         """Every segment layout this pattern can match, loosened for a trie lookup.
 
-        Static segments come lowercased, a trailing empty segment is dropped, an optional
+        Static segments come lowercased, a trailing slash is dropped, an optional
         segment yields two layouts. The router checks candidates with ``match()``, so a
         shape may accept more than the pattern does, never less.
         """
@@ -413,9 +413,13 @@ class PathPattern:
                     layout.append(Segment.ANY)
         result: list[tuple[str | Segment, ...]] = []
         for layout in layouts:
-            if layout and layout[-1] == "":
+            # Under strict, the pattern's trailing slash is still an empty last segment;
+            # the router looks paths up with one trailing slash stripped.
+            if self.strict and layout and layout[-1] == "":
                 layout = layout[:-1]
-            result.append(tuple(layout))
+            shape = tuple(layout)
+            if shape not in result:
+                result.append(shape)
         return result
 
 
