@@ -1,0 +1,892 @@
+"""The Express stack: handlers, next(), error middleware, routes, nesting, params.
+
+HTTP in, HTTP out: every test mounts an ``Express`` instance in a scallion ``App`` and
+talks to it through ``AsyncTestClient``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+import httpx
+import pytest
+
+from scallion import App, HttpError
+from scallion.express import Express, NextFunction
+from scallion.testing import AsyncTestClient
+
+
+async def fetch(app: App, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async with AsyncTestClient(app, lifespan=False) as client:
+        return await client.request(method, url, **kwargs)
+
+
+def serve(ex: Express, *after: Any) -> App:
+    app = App()
+    app.use(ex, *after)
+    return app
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+async def test_sync_handlers_run_in_order_and_share_locals() -> None:
+    ex = Express()
+    seen: list[str] = []
+
+    def one(req: Any, res: Any, next: Any) -> None:
+        seen.append("one")
+        res.locals["trail"] = ["one"]
+        next()
+
+    def two(req: Any, res: Any, next: Any) -> None:
+        seen.append("two")
+        res.locals["trail"].append("two")
+        next()
+
+    def handler(req: Any, res: Any) -> None:
+        res.json(res.locals["trail"])
+
+    ex.use(one).use(two).get("/", handler)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.status_code == 200
+    assert r.json() == ["one", "two"]
+    assert seen == ["one", "two"]
+
+
+async def test_async_handlers_are_awaited() -> None:
+    ex = Express()
+
+    async def slow(req: Any, res: Any, next: Any) -> None:
+        await asyncio.sleep(0)
+        req.ctx.state.step = "slow"
+        next()
+
+    async def handler(req: Any, res: Any) -> None:
+        await asyncio.sleep(0)
+        res.send(f"after {req.step}")
+
+    ex.use(slow).get("/", handler)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.text == "after slow"
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+
+
+async def test_sync_function_returning_an_awaitable_is_awaited() -> None:
+    ex = Express()
+    done: list[bool] = []
+
+    async def work(res: Any) -> None:
+        await asyncio.sleep(0)
+        done.append(True)
+        res.send("done")
+
+    ex.get("/", lambda req, res: work(res))
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.text == "done"
+    assert done == [True]
+
+
+async def test_next_is_a_plain_call_returning_none() -> None:
+    ex = Express()
+    returned: list[object] = []
+
+    def mw(req: Any, res: Any, next: NextFunction) -> None:
+        returned.append(next())
+
+    ex.use(mw).get("/", lambda req, res: res.send("ok"))
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.text == "ok"
+    assert returned == [None]
+
+
+async def test_code_after_next_runs_before_the_rest_of_the_stack() -> None:
+    ex = Express()
+    order: list[str] = []
+
+    def mw(req: Any, res: Any, next: Any) -> None:
+        next()
+        order.append("after next")
+
+    def handler(req: Any, res: Any) -> None:
+        order.append("handler")
+        res.end()
+
+    ex.use(mw).get("/", handler)
+    await fetch(serve(ex), "GET", "/")
+    assert order == ["after next", "handler"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def error_reporter(err: BaseException, req: Any, res: Any, next: Any) -> None:
+    res.status(599 if not isinstance(err, HttpError) else err.status).json(
+        {"error": type(err).__name__, "message": str(err)}
+    )
+
+
+async def test_sync_raise_skips_to_error_middleware() -> None:
+    ex = Express()
+    skipped: list[str] = []
+
+    def boom(req: Any, res: Any, next: Any) -> None:
+        raise ValueError("sync boom")
+
+    ex.use(boom)
+    ex.use(lambda req, res, next: skipped.append("plain"))
+    ex.get("/", lambda req, res: skipped.append("route"))
+    ex.use(error_reporter)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.status_code == 599
+    assert r.json() == {"error": "ValueError", "message": "sync boom"}
+    assert skipped == []
+
+
+async def test_async_raise_skips_to_error_middleware() -> None:
+    ex = Express()
+
+    async def boom(req: Any, res: Any) -> None:
+        await asyncio.sleep(0)
+        raise KeyError("async boom")
+
+    ex.get("/", boom).use(error_reporter)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.json()["error"] == "KeyError"
+
+
+async def test_next_err_skips_to_error_middleware() -> None:
+    ex = Express()
+    ex.use(lambda req, res, next: next(LookupError("passed")))
+    ex.use(lambda req, res, next: res.send("never"))
+    ex.use(error_reporter)
+    r = await fetch(serve(ex), "GET", "/anything")
+    assert r.json() == {"error": "LookupError", "message": "passed"}
+
+
+async def test_rejected_awaitable_counts_as_next_err() -> None:
+    ex = Express()
+
+    async def failing() -> None:
+        raise RuntimeError("rejected")
+
+    ex.use(lambda req, res, next: failing())
+    ex.use(error_reporter)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.json() == {"error": "RuntimeError", "message": "rejected"}
+
+
+async def test_error_middleware_is_skipped_when_no_error() -> None:
+    ex = Express()
+    ran: list[str] = []
+
+    def handler(err: Any, req: Any, res: Any, next: Any) -> None:
+        ran.append("error mw")
+        next(err)
+
+    ex.use(handler)
+    ex.use(lambda req, res, next: res.send("fine"))
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.text == "fine"
+    assert ran == []
+
+
+async def test_error_middleware_passes_the_error_on_with_next_err() -> None:
+    ex = Express()
+    seen: list[str] = []
+
+    def first(err: BaseException, req: Any, res: Any, next: Any) -> None:
+        seen.append(f"first:{err}")
+        next(err)
+
+    def second(err: BaseException, req: Any, res: Any, next: Any) -> None:
+        seen.append(f"second:{err}")
+        res.status(500).send("handled by second")
+
+    ex.use(lambda req, res, next: next(ValueError("x")))
+    ex.use(first, second)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.status_code == 500
+    assert r.text == "handled by second"
+    assert seen == ["first:x", "second:x"]
+
+
+async def test_error_middleware_that_raises_replaces_the_error() -> None:
+    ex = Express()
+
+    def translate(err: BaseException, req: Any, res: Any, next: Any) -> None:
+        raise HttpError(409, f"conflict: {err}")
+
+    ex.use(lambda req, res, next: next(ValueError("dup")))
+    ex.use(translate, error_reporter)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.status_code == 409
+    assert r.json()["message"] == "conflict: dup"
+
+
+async def test_error_middleware_calling_next_recovers() -> None:
+    ex = Express()
+    ex.use(lambda req, res, next: next(ValueError("x")))
+    ex.use(lambda err, req, res, next: next())
+    ex.get("/", lambda req, res: res.send("recovered"))
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.status_code == 200
+    assert r.text == "recovered"
+
+
+async def test_routes_are_skipped_while_an_error_passes() -> None:
+    ex = Express()
+    ex.use(lambda req, res, next: next(ValueError("x")))
+    ex.get("/", lambda req, res: res.send("route ran"))
+    ex.use(error_reporter)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.json()["message"] == "x"
+
+
+async def test_error_middleware_inside_a_route_sees_its_errors() -> None:
+    ex = Express()
+
+    def boom(req: Any, res: Any) -> None:
+        raise ValueError("in route")
+
+    def local(err: BaseException, req: Any, res: Any, next: Any) -> None:
+        res.status(422).send(f"route handled {err}")
+
+    ex.get("/", boom, local)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.status_code == 422
+    assert r.text == "route handled in route"
+
+
+async def test_unhandled_error_propagates_to_the_app_as_500() -> None:
+    ex = Express()
+
+    def boom(req: Any, res: Any) -> None:
+        raise ValueError("secret detail")
+
+    ex.get("/", boom)
+    app = serve(ex)
+    errors: list[BaseException] = []
+    app.on("error", lambda err, ctx: errors.append(err))
+    r = await fetch(app, "GET", "/")
+    assert r.status_code == 500
+    assert r.text == "Internal Server Error"
+    assert "secret" not in r.text
+    assert [type(e) for e in errors] == [ValueError]
+
+
+async def test_http_error_status_is_honoured() -> None:
+    ex = Express()
+
+    def missing(req: Any, res: Any) -> None:
+        raise HttpError(404, "no such user")
+
+    ex.get("/users/:id", missing)
+    ex.get("/teapot", lambda req, res, next: next(HttpError(418)))
+    app = serve(ex)
+    r = await fetch(app, "GET", "/users/1")
+    assert r.status_code == 404
+    assert r.text == "no such user"
+    r = await fetch(app, "GET", "/teapot")
+    assert r.status_code == 418
+
+
+async def test_unhandled_error_reaches_an_outer_onion_handler_unchanged() -> None:
+    raised = ValueError("original")
+    caught: list[BaseException] = []
+
+    async def outer(ctx: Any, next: Any) -> None:
+        try:
+            await next()
+        except ValueError as err:
+            caught.append(err)
+            ctx.status = 503
+            ctx.body = {"degraded": True}
+
+    def boom(req: Any, res: Any) -> None:
+        raise raised
+
+    ex = Express().get("/", boom)
+    app = App().use(outer, ex)
+    r = await fetch(app, "GET", "/")
+    assert r.status_code == 503
+    assert r.json() == {"degraded": True}
+    assert caught == [raised]
+
+
+async def test_next_with_a_non_exception_value_becomes_an_error() -> None:
+    ex = Express()
+    ex.use(lambda req, res, next: next("oops"))
+    ex.use(error_reporter)
+    r = await fetch(serve(ex), "GET", "/")
+    body = r.json()
+    assert body["error"] == "RuntimeError"
+    assert "'oops'" in body["message"]
+
+
+async def test_next_called_twice_is_an_error() -> None:
+    ex = Express()
+
+    def twice(req: Any, res: Any, next: Any) -> None:
+        next()
+        next()
+
+    ex.use(twice).use(error_reporter)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.json() == {
+        "error": "RuntimeError",
+        "message": "next() called multiple times in one handler",
+    }
+
+
+async def test_next_called_after_the_handler_returned_raises() -> None:
+    ex = Express()
+    late: list[NextFunction] = []
+
+    def keep(req: Any, res: Any, next: NextFunction) -> None:
+        late.append(next)
+        res.send("answered")
+
+    ex.use(keep)
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.text == "answered"
+    with pytest.raises(RuntimeError, match="after its handler returned"):
+        late[0]()
+
+
+# --------------------------------------------------------------------------- route / router
+
+
+async def test_next_route_skips_to_the_next_route_on_the_same_path() -> None:
+    ex = Express()
+    ran: list[str] = []
+
+    def maybe_skip(req: Any, res: Any, next: Any) -> None:
+        ran.append("check")
+        next("route" if req.query.get("skip") else None)
+
+    def first(req: Any, res: Any) -> None:
+        ran.append("first")
+        res.send("first route")
+
+    ex.get("/thing", maybe_skip, first)
+    ex.get("/thing", lambda req, res: res.send("second route"))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/thing")).text == "first route"
+    assert (await fetch(app, "GET", "/thing?skip=1")).text == "second route"
+    assert ran == ["check", "first", "check"]
+
+
+async def test_next_route_in_plain_middleware_just_continues() -> None:
+    ex = Express()
+    ex.use(lambda req, res, next: next("route"))
+    ex.get("/", lambda req, res: res.send("reached"))
+    assert (await fetch(serve(ex), "GET", "/")).text == "reached"
+
+
+async def test_next_router_falls_through_to_the_next_onion_layer() -> None:
+    ex = Express()
+    ran: list[str] = []
+    ex.use(lambda req, res, next: next("router"))
+    ex.use(lambda req, res, next: ran.append("skipped"))
+
+    async def onion(ctx: Any, next: Any) -> None:
+        ctx.body = "from the onion"
+
+    r = await fetch(serve(ex, onion), "GET", "/")
+    assert r.text == "from the onion"
+    assert ran == []
+
+
+async def test_next_router_drops_a_passing_error() -> None:
+    ex = Express()
+    ex.use(lambda req, res, next: next(ValueError("x")))
+    ex.use(lambda err, req, res, next: next("router"))
+    r = await fetch(serve(ex), "GET", "/")
+    assert r.status_code == 404  # fell through to nothing: the App's 404
+
+
+async def test_next_router_in_a_child_continues_the_parent() -> None:
+    parent, child = Express(), Express()
+    child.use(lambda req, res, next: next("router"))
+    child.get("/x", lambda req, res: res.send("child"))
+    parent.use("/api", child)
+    parent.get("/api/x", lambda req, res: res.send("parent"))
+    assert (await fetch(serve(parent), "GET", "/api/x")).text == "parent"
+
+
+async def test_unanswered_request_falls_through_to_the_next_layer() -> None:
+    ex = Express()
+    ex.get("/only", lambda req, res: res.send("only"))
+
+    async def after(ctx: Any, next: Any) -> None:
+        ctx.body = f"onion got {ctx.path}"
+
+    app = serve(ex, after)
+    assert (await fetch(app, "GET", "/only")).text == "only"
+    assert (await fetch(app, "GET", "/other")).text == "onion got /other"
+    assert (await fetch(app, "POST", "/only")).text == "onion got /only"
+
+
+async def test_unanswered_with_nothing_after_is_the_apps_404() -> None:
+    ex = Express().get("/only", lambda req, res: res.send("only"))
+    r = await fetch(serve(ex), "GET", "/missing")
+    assert r.status_code == 404
+    assert r.text == "Not Found"
+
+
+async def test_handler_that_neither_answers_nor_calls_next_falls_through() -> None:
+    ex = Express()
+    ex.use(lambda req, res, next: None)  # forgot to answer
+    ex.get("/", lambda req, res: res.send("not reached"))
+
+    async def after(ctx: Any, next: Any) -> None:
+        ctx.body = "onion"
+
+    assert (await fetch(serve(ex, after), "GET", "/")).text == "onion"
+
+
+async def test_answered_request_does_not_fall_through() -> None:
+    ex = Express().get("/", lambda req, res: res.status(201).send("made"))
+    ran: list[str] = []
+
+    async def after(ctx: Any, next: Any) -> None:
+        ran.append("after")
+
+    r = await fetch(serve(ex, after), "GET", "/")
+    assert (r.status_code, r.text) == (201, "made")
+    assert ran == []
+
+
+# --------------------------------------------------------------------------- verbs
+
+
+@pytest.mark.parametrize("verb", ["get", "post", "put", "patch", "delete", "options"])
+async def test_each_verb_registers_and_chains(verb: str) -> None:
+    ex = Express()
+    returned = getattr(ex, verb)("/v", lambda req, res: res.send(req.method))
+    assert returned is ex
+    app = serve(ex)
+    r = await fetch(app, verb.upper(), "/v")
+    assert (r.status_code, r.text) == (200, verb.upper())
+    other = "GET" if verb != "get" else "POST"
+    assert (await fetch(app, other, "/v")).status_code == 404
+
+
+async def test_all_matches_every_method() -> None:
+    ex = Express().all("/any", lambda req, res: res.send(req.method))
+    app = serve(ex)
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        assert (await fetch(app, method, "/any")).text == method
+
+
+async def test_head_is_served_by_get_routes() -> None:
+    ex = Express().get("/page", lambda req, res: res.send("<p>hello</p>"))
+    app = serve(ex)
+    get = await fetch(app, "GET", "/page")
+    head = await fetch(app, "HEAD", "/page")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"] == "12"
+
+
+async def test_an_explicit_head_route_wins_over_get() -> None:
+    ex = Express()
+    ex.route("/r").head(lambda req, res: res.set("X-Head", "yes").end()).get(
+        lambda req, res: res.send("get")
+    )
+    r = await fetch(serve(ex), "HEAD", "/r")
+    assert r.headers["x-head"] == "yes"
+
+
+async def test_decorator_form_returns_the_function_unchanged() -> None:
+    ex = Express()
+
+    def handler(req: Any, res: Any) -> None:
+        res.send("decorated")
+
+    assert ex.get("/d")(handler) is handler
+
+    @ex.post("/p")
+    async def post(req: Any, res: Any) -> None:
+        res.status(201).send("posted")
+
+    @ex.use("/mw")
+    def mark(req: Any, res: Any, next: Any) -> None:
+        res.set("X-Mw", "1")
+        next()
+
+    ex.get("/mw/x", lambda req, res: res.send("x"))
+    assert callable(post) and post.__name__ == "post"
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/d")).text == "decorated"
+    assert (await fetch(app, "POST", "/p")).status_code == 201
+    assert (await fetch(app, "GET", "/mw/x")).headers["x-mw"] == "1"
+
+
+async def test_route_object_chains_verbs() -> None:
+    ex = Express()
+    route = ex.route("/book")
+    assert route.get(lambda req, res: res.send("get book")) is route
+    route.post(lambda req, res: res.status(201).send("add book")).all(
+        lambda req, res: res.status(405).send("nope")
+    )
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/book")).text == "get book"
+    assert (await fetch(app, "POST", "/book")).status_code == 201
+    assert (await fetch(app, "DELETE", "/book")).status_code == 405
+
+
+async def test_a_list_of_paths_registers_each() -> None:
+    ex = Express().get(["/a", "/b"], lambda req, res: res.send(req.path))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/a")).text == "/a"
+    assert (await fetch(app, "GET", "/b")).text == "/b"
+
+
+async def test_several_handlers_on_one_route() -> None:
+    ex = Express()
+
+    def auth(req: Any, res: Any, next: Any) -> None:
+        if req.get("x-token") != "t":
+            res.status(401).send("no")
+            return
+        next()
+
+    ex.get("/secret", auth, lambda req, res: res.send("yes"))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/secret")).status_code == 401
+    assert (await fetch(app, "GET", "/secret", headers={"x-token": "t"})).text == "yes"
+
+
+# --------------------------------------------------------------------------- paths
+
+
+async def test_route_params_are_decoded() -> None:
+    ex = Express().get("/users/:id/:name?", lambda req, res: res.json(req.params))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/users/42")).json() == {"id": "42"}
+    assert (await fetch(app, "GET", "/users/a%2Fb/J%C3%B6")).json() == {"id": "a/b", "name": "Jö"}
+
+
+async def test_wildcard_and_regex_params() -> None:
+    ex = Express()
+    ex.get(r"/n/:id(\d+)", lambda req, res: res.send("number"))
+    ex.get("/files/*", lambda req, res: res.send(req.params["*"]))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/n/12")).text == "number"
+    assert (await fetch(app, "GET", "/n/ab")).status_code == 404
+    assert (await fetch(app, "GET", "/files/a/b/c.txt")).text == "a/b/c.txt"
+
+
+async def test_trailing_slash_and_case_are_ignored_by_default() -> None:
+    ex = Express().get("/About", lambda req, res: res.send("about"))
+    app = serve(ex)
+    for path in ("/About", "/about", "/ABOUT/", "/about/"):
+        assert (await fetch(app, "GET", path)).text == "about", path
+
+
+async def test_strict_and_case_sensitive_options() -> None:
+    ex = Express(strict=True, case_sensitive=True)
+    ex.get("/About", lambda req, res: res.send("about"))
+    ex.get("/dir/", lambda req, res: res.send("dir"))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/About")).text == "about"
+    assert (await fetch(app, "GET", "/about")).status_code == 404
+    assert (await fetch(app, "GET", "/About/")).status_code == 404
+    assert (await fetch(app, "GET", "/dir/")).text == "dir"
+    assert (await fetch(app, "GET", "/dir")).status_code == 404
+
+
+async def test_use_prefix_matches_whole_segments_only() -> None:
+    ex = Express()
+    ex.use("/api", lambda req, res: res.send(f"api saw {req.path} base {req.base_url}"))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/api")).text == "api saw / base /api"
+    assert (await fetch(app, "GET", "/API/users/1")).text == "api saw /users/1 base /API"
+    assert (await fetch(app, "GET", "/apix")).status_code == 404
+
+
+async def test_use_prefix_with_params() -> None:
+    ex = Express()
+
+    def mw(req: Any, res: Any, next: Any) -> None:
+        res.set("X-Org", req.params["org"])
+        next()
+
+    ex.use("/orgs/:org", mw)
+    ex.get("/orgs/:org/repos", lambda req, res: res.json(req.params))
+    r = await fetch(serve(ex), "GET", "/orgs/acme/repos")
+    assert r.headers["x-org"] == "acme"
+    assert r.json() == {"org": "acme"}
+
+
+async def test_layer_order_is_kept_between_static_and_dynamic_routes() -> None:
+    ex = Express()
+    ex.get(
+        "/:slug", lambda req, res, next: next() if req.params["slug"] == "pass" else res.send("dyn")
+    )
+    ex.get("/fixed", lambda req, res: res.send("static"))
+    ex.get("/pass", lambda req, res: res.send("static pass"))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/fixed")).text == "dyn"  # registered first, wins
+    assert (await fetch(app, "GET", "/pass")).text == "static pass"
+
+
+async def test_routes_added_after_requests_are_seen() -> None:
+    ex = Express().get("/a", lambda req, res: res.send("a"))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/b")).status_code == 404
+    ex.get("/b", lambda req, res: res.send("b"))
+    assert (await fetch(app, "GET", "/b")).text == "b"
+
+
+# --------------------------------------------------------------------------- nesting
+
+
+async def test_nested_instances_strip_the_mount_path() -> None:
+    root, api, v1 = Express(), Express(), Express()
+    seen: dict[str, str] = {}
+
+    def show(req: Any, res: Any) -> None:
+        seen.update(
+            path=req.path,
+            url=req.url,
+            base=req.base_url,
+            original=req.original_url,
+        )
+        res.json(req.params)
+
+    v1.get("/users/:id", show)
+    api.use("/v1", v1)
+    root.use("/api", api)
+    r = await fetch(serve(root), "GET", "/api/v1/users/7?x=1")
+    assert r.json() == {"id": "7"}
+    assert seen == {
+        "path": "/users/7",
+        "url": "/users/7?x=1",
+        "base": "/api/v1",
+        "original": "/api/v1/users/7?x=1",
+    }
+
+
+async def test_paths_are_restored_after_a_mount() -> None:
+    root, child = Express(), Express()
+    child.use(lambda req, res, next: next())
+    root.use("/api", child)
+    root.use(lambda req, res: res.json([req.path, req.base_url, req.url]))
+    r = await fetch(serve(root), "GET", "/api/x?q=1")
+    assert r.json() == ["/api/x", "", "/api/x?q=1"]
+
+
+async def test_errors_in_a_child_reach_the_parents_error_middleware() -> None:
+    root, child = Express(), Express()
+
+    def boom(req: Any, res: Any) -> None:
+        raise ValueError("child failed")
+
+    child.get("/x", boom)
+    root.use("/c", child).use(error_reporter)
+    r = await fetch(serve(root), "GET", "/c/x")
+    assert r.json()["message"] == "child failed"
+
+
+async def test_child_error_middleware_handles_its_own_errors() -> None:
+    root, child = Express(), Express()
+    child.use(lambda req, res, next: next(ValueError("inner")))
+    child.use(lambda err, req, res, next: res.status(400).send("child handled"))
+    root.use("/c", child).use(error_reporter)
+    r = await fetch(serve(root), "GET", "/c/x")
+    assert (r.status_code, r.text) == (400, "child handled")
+
+
+async def test_unanswered_child_continues_the_parent() -> None:
+    root, child = Express(), Express()
+    child.get("/x", lambda req, res: res.send("child x"))
+    root.use("/c", child)
+    root.use(lambda req, res: res.send(f"parent {req.path}"))
+    app = serve(root)
+    assert (await fetch(app, "GET", "/c/x")).text == "child x"
+    assert (await fetch(app, "GET", "/c/y")).text == "parent /c/y"
+
+
+async def test_req_app_is_the_innermost_instance() -> None:
+    root, child = Express(), Express()
+    root.locals["name"] = "root"
+    child.locals["name"] = "child"
+    apps: list[str] = []
+
+    def record(req: Any, res: Any, next: Any) -> None:
+        apps.append(req.app.locals["name"])
+        next()
+
+    child.use(record)
+    root.use(record).use("/c", child).use(record)
+    await fetch(serve(root), "GET", "/c/x")
+    assert apps == ["root", "child", "root"]
+
+
+async def test_merge_params_exposes_the_parents_params() -> None:
+    root = Express()
+    merged, plain = Express(merge_params=True), Express()
+    merged.get("/items/:item", lambda req, res: res.json(req.params))
+    plain.get("/items/:item", lambda req, res: res.json(req.params))
+    root.use("/m/:org", merged).use("/p/:org", plain)
+    app = serve(root)
+    assert (await fetch(app, "GET", "/m/acme/items/3")).json() == {"org": "acme", "item": "3"}
+    assert (await fetch(app, "GET", "/p/acme/items/3")).json() == {"item": "3"}
+
+
+# --------------------------------------------------------------------------- param()
+
+
+async def test_param_runs_once_per_request_per_value() -> None:
+    ex = Express()
+    calls: list[str] = []
+
+    def load_user(req: Any, res: Any, next: Any, value: str) -> None:
+        calls.append(value)
+        res.locals["user"] = {"id": value}
+        next()
+
+    ex.param("id", load_user)
+    ex.use("/users/:id", lambda req, res, next: next())
+    ex.get("/users/:id", lambda req, res, next: next())
+    ex.get("/users/:id", lambda req, res: res.json(res.locals["user"]))
+    r = await fetch(serve(ex), "GET", "/users/9")
+    assert r.json() == {"id": "9"}
+    assert calls == ["9"]
+
+
+async def test_param_decorator_async_and_name_argument() -> None:
+    ex = Express()
+    seen: list[tuple[str, str]] = []
+
+    @ex.param("slug")
+    async def load(req: Any, res: Any, next: Any, value: str, name: str) -> None:
+        await asyncio.sleep(0)
+        seen.append((name, value))
+        next()
+
+    ex.get("/posts/:slug", lambda req, res: res.send("ok"))
+    assert (await fetch(serve(ex), "GET", "/posts/hello")).text == "ok"
+    assert seen == [("slug", "hello")]
+
+
+async def test_param_errors_skip_to_error_middleware() -> None:
+    ex = Express()
+
+    def load(req: Any, res: Any, next: Any, value: str) -> None:
+        if not value.isdigit():
+            raise HttpError(400, f"bad id {value}")
+        next()
+
+    ex.param("id", load)
+    ex.get("/items/:id", lambda req, res: res.send("item"))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/items/1")).text == "item"
+    r = await fetch(app, "GET", "/items/x")
+    assert (r.status_code, r.text) == (400, "bad id x")
+
+
+async def test_param_next_route_skips_the_layer() -> None:
+    ex = Express()
+    ex.param("id", lambda req, res, next, value: next("route" if value == "skip" else None))
+    ex.get("/p/:id", lambda req, res: res.send("param route"))
+    ex.get("/p/skip", lambda req, res: res.send("static"))
+    app = serve(ex)
+    assert (await fetch(app, "GET", "/p/1")).text == "param route"
+    assert (await fetch(app, "GET", "/p/skip")).text == "static"
+
+
+async def test_param_that_answers_stops_the_stack() -> None:
+    ex = Express()
+    ex.param("id", lambda req, res, next, value: res.status(404).send("unknown"))
+    ex.get("/p/:id", lambda req, res: res.send("not reached"))
+    r = await fetch(serve(ex), "GET", "/p/1")
+    assert (r.status_code, r.text) == (404, "unknown")
+
+
+# --------------------------------------------------------------------------- arity
+
+
+async def test_handler_shapes_are_read_at_registration() -> None:
+    ex = Express()
+
+    def with_default(req: Any, res: Any, next: Any = None) -> None:
+        next()
+
+    def variadic(*args: Any) -> None:
+        args[2]()
+
+    class Callable3:
+        def __call__(self, req: Any, res: Any, next: Any) -> None:
+            next()
+
+    def tagged(tag: str, req: Any, res: Any, next: Any, /) -> None:
+        res.set("X-Tag", tag)
+        next()
+
+    ex.use(with_default, variadic, Callable3(), functools.partial(tagged, "t"))
+    ex.get("/", lambda req, res: res.send("ok"))
+    r = await fetch(serve(ex), "GET", "/")
+    assert (r.text, r.headers["x-tag"]) == ("ok", "t")
+
+
+def test_bad_handlers_are_refused_at_registration() -> None:
+    ex = Express()
+    with pytest.raises(TypeError, match="must be callable"):
+        ex.use(42)
+    with pytest.raises(TypeError, match="takes 1 parameter"):
+        ex.get("/", lambda req: None)
+    with pytest.raises(TypeError, match="takes 5 parameters"):
+        ex.use(lambda a, b, c, d, e: None)
+    with pytest.raises(TypeError, match="at least one handler"):
+        ex.use()
+    with pytest.raises(TypeError, match="str or a list"):
+        ex.get(42, lambda req, res: None)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="param handler"):
+        ex.param("id", lambda req, res: None)
+    with pytest.raises(ValueError, match="Invalid path pattern"):
+        ex.get("/:", lambda req, res: None)
+
+
+# --------------------------------------------------------------------------- depth
+
+
+async def test_two_thousand_sync_layers_do_not_recurse() -> None:
+    ex = Express()
+    for _ in range(2000):
+        ex.use(lambda req, res, next: next())
+    ex.get("/", lambda req, res: res.send("deep"))
+    assert (await fetch(serve(ex), "GET", "/")).text == "deep"
+
+
+async def test_two_thousand_async_layers_and_route_handlers() -> None:
+    ex = Express()
+
+    async def step(req: Any, res: Any, next: Any) -> None:
+        res.locals["n"] = res.locals.get("n", 0) + 1
+        next()
+
+    for _ in range(2000):
+        ex.use(step)
+    ex.get("/", *([step] * 2000), lambda req, res: res.json(res.locals["n"]))
+    assert (await fetch(serve(ex), "GET", "/")).json() == 4000
+
+
+async def test_two_thousand_error_middleware_passing_an_error() -> None:
+    ex = Express()
+    ex.use(lambda req, res, next: next(ValueError("deep")))
+    for _ in range(2000):
+        ex.use(lambda err, req, res, next: next(err))
+    ex.use(error_reporter)
+    assert (await fetch(serve(ex), "GET", "/")).json()["message"] == "deep"
+
+
+def test_repr() -> None:
+    ex = Express().get("/a", lambda req, res: None)
+    assert repr(ex) == "<Express layers=1>"
+    assert repr(ex.route("/b").get(lambda req, res: None)) == "<Route '/b' [GET] handlers=1>"
