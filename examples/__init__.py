@@ -1,0 +1,1 @@
+"""Runnable examples: `scallion serve examples.hello:app` from the repository root."""
