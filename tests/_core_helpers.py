@@ -12,7 +12,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from scallion import App, Context
+from scallion.testing import TestClient
 from scallion.types import ASGIApp, Message, Receive, Scope
 
 
@@ -139,3 +142,12 @@ def fake_context(
     scope = make_scope(method, path, query=query, headers=headers, scheme=scheme, raw_path=raw_path)
     chunks = [body] if isinstance(body, bytes) else list(body)
     return Context(app or App(**app_options), scope, BodyReceiver(chunks), Sent())
+
+
+def http(app: ASGIApp, method: str = "GET", url: str = "/", **kwargs: Any) -> httpx.Response:
+    """One request through a fresh ``TestClient`` (no lifespan), closed afterwards."""
+    client = TestClient(app)
+    try:
+        return client.request(method, url, **kwargs)
+    finally:
+        client.close()

@@ -32,7 +32,7 @@ async def forgot_await(ctx: Any, next: Any) -> None:
 
 
 async def forgot_task(ctx: Any, next: Any) -> None:
-    asyncio.create_task(next())
+    asyncio.create_task(next())  # noqa: RUF006 - the mistake under test
 
 
 async def handler(ctx: Any, next: Any) -> None:
