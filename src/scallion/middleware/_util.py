@@ -1,0 +1,42 @@
+"""Helpers shared by the middleware modules (not public API)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["add_error_headers", "snake_case"]
+
+
+def add_error_headers(err: BaseException, headers: Iterable[tuple[str, str]]) -> None:
+    """Put ``headers`` on a passing error so the error response carries them too.
+
+    The App (and ``error_handler``) drop headers set before an error and send the
+    error's own ``headers`` instead (DESIGN §2), so middleware that must mark every
+    response (request id, security headers) adds them here. Headers the error already
+    has win. Errors that cannot take attributes are left alone.
+    """
+    current = getattr(err, "headers", None)
+    if current is None:
+        current = {}
+        try:
+            err.headers = current  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            return
+    if isinstance(current, dict):
+        _fill(current, headers)
+
+
+def _fill(target: dict[str, object], headers: Iterable[tuple[str, str]]) -> None:
+    lowered = {str(name).lower() for name in target}
+    for name, value in headers:
+        if name.lower() not in lowered:
+            target[name] = value
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def snake_case(name: str) -> str:
+    """``bodyParser`` -> ``body_parser``; ``serve-static`` -> ``serve_static``."""
+    return _CAMEL.sub(r"_\1", name).replace("-", "_").lower()
