@@ -78,10 +78,10 @@ def _positional(fn: _Fn) -> tuple[int, int, bool] | None:
 def as_middleware(fn: _Fn) -> _Fn:
     """Adapt a ``(ctx)`` handler to ``(ctx, next)``, once, at registration.
 
-    A callable that can take a second positional argument (``(ctx, next)``,
-    ``(ctx, next=None)``, ``(*args)``) receives ``next``; one that takes only ``ctx``
-    does not, and ends the chain where it stands. Callables whose signature cannot be
-    read (some builtins) are taken to be ``(ctx, next)``.
+    Decided by the *required* positional parameters: two (or ``*args``) means
+    ``(ctx, next)``; one means ``(ctx)``, which ends the chain where it stands. Defaults do
+    not count, so ``lambda ctx, i=i: ...`` is a ``(ctx)`` handler. Callables whose
+    signature cannot be read (some builtins) are taken to be ``(ctx, next)``.
     """
     if not callable(fn):
         raise TypeError(f"Route handlers and middleware must be callable, got {fn!r}")
@@ -94,7 +94,7 @@ def as_middleware(fn: _Fn) -> _Fn:
             f"{middleware_name(fn)} takes {required} required arguments; "
             "route handlers take (ctx) or (ctx, next)"
         )
-    if varargs or total >= 2:
+    if varargs or required == 2:
         return fn
     if total == 0:
         raise TypeError(

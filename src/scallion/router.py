@@ -310,7 +310,8 @@ class Router:
         if child is self or self in child._descendants():
             raise ValueError("A router cannot be mounted inside itself")
         full = join_paths(self.prefix, path) if path else self.prefix
-        self._compile(full, end=False)  # reject a bad prefix now
+        self._compile(full, end=False)  # reject a bad prefix now...
+        child._flatten(full, frozenset(), {}, [])  # ...and a clash with the child's params
         self._entries.append(_Mount(full, child))
         child._parents.append(self)
         self._invalidate()
