@@ -1,0 +1,1 @@
+"""The HTTP benchmark: scenarios, peers, servers, wrk, the runner and its report."""
