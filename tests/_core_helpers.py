@@ -8,6 +8,7 @@ hides: how often ``receive`` was called, what the last body message said, discon
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,15 +54,22 @@ def make_scope(
 class BodyReceiver:
     """A ``receive`` that hands out ``chunks`` one message at a time and counts calls.
 
-    After the chunks it reports ``http.disconnect`` (as servers do once a response is
-    done), or, with ``disconnect_after``, right after that many chunks.
+    After the chunks it waits, as a server does while the client is still there, until
+    ``disconnect()`` is called; with ``disconnect_after`` it reports ``http.disconnect``
+    right after that many chunks instead.
     """
 
-    def __init__(self, chunks: Iterable[bytes] = (), *, disconnect_after: int | None = None):
+    def __init__(
+        self, chunks: Iterable[bytes] = (), *, disconnect_after: int | None = None
+    ) -> None:
         self.chunks = list(chunks)
         self.disconnect_after = disconnect_after
         self.calls = 0
         self.bytes_given = 0
+        self._gone = asyncio.Event()
+
+    def disconnect(self) -> None:
+        self._gone.set()
 
     async def __call__(self) -> Message:
         self.calls += 1
@@ -75,6 +83,7 @@ class BodyReceiver:
             return {"type": "http.request", "body": chunk, "more_body": more}
         if index == 0:  # no body at all
             return {"type": "http.request", "body": b"", "more_body": False}
+        await self._gone.wait()
         return {"type": "http.disconnect"}
 
 
