@@ -118,8 +118,8 @@ class Dispatch:
     def __init__(self, router: Router) -> None:
         self.router = router
 
-    def __call__(self, ctx: Context, next: Callable[[], Any]) -> Awaitable[Any]:
-        return self.router._dispatch(ctx, next)
+    def __call__(self, ctx: Context, next: Callable[[], Any] | None = None) -> Awaitable[Any]:
+        return self.router._dispatch(ctx, _nothing if next is None else next)
 
     def __repr__(self) -> str:
         return f"<routes of {self.router!r}>"
@@ -442,19 +442,29 @@ class Router:
         table = self._table or self._build()
         raw_path = ctx.request.raw_path
         hits = table.find(raw_path)
-        if hits:
-            ctx.matched.extend(route for route, _ in hits)
+        if not hits:
+            if not table.has_always:
+                return ready(next())
+            return self._dispatch_chain(ctx, next, table, raw_path, _NO_ROUTES)
         method = ctx.request.method
-        routes = [hit for hit in hits if hit[0].allows(method)] if hits else _NO_ROUTES
-        if not routes and not table.has_always:
-            return ready(next())
-        if not table.uses and len(routes) == 1:
-            route, params = routes[0]
-            if not route.param_steps:  # the common case: one route, nothing around it
+        if len(hits) == 1:
+            route, params = hits[0]
+            ctx.matched.append(route)
+            if route.method_set is not None and method not in route.method_set:
+                if not table.has_always:
+                    return ready(next())
+                return self._dispatch_chain(ctx, next, table, raw_path, _NO_ROUTES)
+            if not table.uses and not route.param_steps:
+                # The common case: one route, nothing around it, no per-request chain.
                 _set_params(ctx, params)
                 ctx.router_path = route.path
                 ctx.router_name = route.name
                 return ready(route.stack(ctx, next))
+            return self._dispatch_chain(ctx, next, table, raw_path, hits)
+        ctx.matched.extend([route for route, _ in hits])
+        routes = [hit for hit in hits if hit[0].allows(method)]
+        if not routes and not table.has_always:
+            return ready(next())
         return self._dispatch_chain(ctx, next, table, raw_path, routes)
 
     def _dispatch_chain(
@@ -575,6 +585,11 @@ class Router:
             ctx.status = status
 
         return self.add(None, source, redirect)
+
+
+def _nothing() -> Awaitable[None]:
+    """The ``next`` of a dispatch called without one, as compose's chains allow."""
+    return ready(None)
 
 
 def _first(step: tuple[int, _Fn, list[ParamStep]]) -> int:
