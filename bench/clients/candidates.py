@@ -1,0 +1,155 @@
+"""The HTTP clients under test, each behind the same three-method shape.
+
+Every adapter does what an upstream call in scallion does: send a GET with a couple of
+headers, read the whole body as bytes, and hand back the status. Pools are sized so the
+pool never limits the concurrency of the scenario (``POOL`` connections per host,
+``TOTAL`` in all: the fan-outs keep 3 x 128 calls in flight across three hosts).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from datetime import timedelta
+from typing import Protocol
+
+POOL = 256
+TOTAL = 1024
+HEADERS = {"x-request-id": "bench-0001", "accept": "application/json"}
+
+
+class Candidate(Protocol):
+    name: str
+
+    async def get(self, url: str) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+def version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+class Aiohttp:
+    name = "aiohttp"
+    dist = "aiohttp"
+
+    def __init__(self) -> None:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(
+            limit=TOTAL, limit_per_host=POOL, keepalive_timeout=30, ttl_dns_cache=None
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=10),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def get(self, url: str) -> int:
+        async with self.session.get(url, headers=HEADERS) as resp:
+            await resp.read()
+            return resp.status
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+
+class Httpx:
+    name = "httpx"
+    dist = "httpx"
+
+    def __init__(self) -> None:
+        import httpx
+
+        self.client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=TOTAL, max_keepalive_connections=TOTAL),
+            timeout=10.0,
+        )
+
+    async def get(self, url: str) -> int:
+        resp = await self.client.get(url, headers=HEADERS)
+        return resp.status_code
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class Pyreqwest:
+    name = "pyreqwest"
+    dist = "pyreqwest"
+
+    def __init__(self) -> None:
+        from pyreqwest.client import ClientBuilder
+
+        self.client = (
+            ClientBuilder()
+            .max_connections(TOTAL)
+            .pool_max_idle_per_host(POOL)
+            .timeout(timedelta(seconds=10))
+            .default_headers(HEADERS)
+            .build()
+        )
+
+    async def get(self, url: str) -> int:
+        resp = await self.client.get(url).build().send()
+        await resp.bytes()
+        return resp.status
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class PyreqwestMT(Pyreqwest):
+    """pyreqwest on tokio's multi-threaded runtime instead of its default single thread."""
+
+    name = "pyreqwest-mt"
+
+    def __init__(self) -> None:
+        from pyreqwest.client import ClientBuilder
+
+        self.client = (
+            ClientBuilder()
+            .runtime_multithreaded(True)
+            .max_connections(TOTAL)
+            .pool_max_idle_per_host(POOL)
+            .timeout(timedelta(seconds=10))
+            .default_headers(HEADERS)
+            .build()
+        )
+
+
+class Rnet:
+    name = "rnet"
+    dist = "rnet"
+
+    def __init__(self) -> None:
+        import rnet
+
+        self.client = rnet.Client(
+            default_headers=HEADERS,
+            pool_max_idle_per_host=POOL,
+            pool_max_size=TOTAL,
+            timeout=10,
+            allow_redirects=False,
+        )
+
+    async def get(self, url: str) -> int:
+        resp = await self.client.get(url)
+        await resp.bytes()
+        return resp.status
+
+    async def aclose(self) -> None:
+        return None
+
+
+ALL: dict[str, type[Aiohttp | Httpx | Pyreqwest | Rnet]] = {
+    "aiohttp": Aiohttp,
+    "httpx": Httpx,
+    "pyreqwest": Pyreqwest,
+    "pyreqwest-mt": PyreqwestMT,
+    "rnet": Rnet,
+}
