@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -368,7 +368,7 @@ def test_repr_of_views() -> None:
         status = 404
 
         class request:
-            raw_path = "/r"
+            scope: ClassVar[dict[str, Any]] = {"method": "GET", "raw_path": b"/r"}
 
     req = ExpressRequest(FakeCtx(), Express())  # type: ignore[arg-type]
     res = ExpressResponse(FakeCtx(), req)  # type: ignore[arg-type]

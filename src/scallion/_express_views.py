@@ -11,6 +11,7 @@ request was answered.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
@@ -20,6 +21,7 @@ from ._mime import content_type_for
 from .cookies import _parse_cookie_header
 from .datastructures import Headers
 from .errors import reason_phrase
+from .response import check_header
 
 if TYPE_CHECKING:
     from .context import Context
@@ -33,6 +35,14 @@ _HTML: Final = "text/html; charset=utf-8"
 _JSON: Final = "application/json; charset=utf-8"
 
 
+@lru_cache(maxsize=256)
+def _content_type(value: str) -> str:
+    """``"json"`` → ``application/json; charset=utf-8``; full types pass, checked once."""
+    full = content_type_for(value) or value
+    check_header("content-type", full)
+    return full
+
+
 class ExpressRequest:
     """Express's ``req`` over ``ctx``: ``req.params``, ``req.query``, ``req.body``..."""
 
@@ -41,8 +51,12 @@ class ExpressRequest:
     def __init__(self, ctx: Context, app: Express) -> None:
         self.ctx = ctx
         self._app = app
-        self._method: str = ctx.method
-        self._path: str = ctx.request.raw_path or "/"  # raw, relative to the mount point
+        scope = ctx.request.scope
+        self._method: str = scope["method"]
+        raw = scope.get("raw_path")
+        # Without raw_path from the server, or with one carrying the query, the long way.
+        path = raw.decode("latin-1") if raw and b"?" not in raw else ctx.request.raw_path
+        self._path: str = path or "/"  # raw, relative to the mount point
         self._base = ""  # raw prefix stripped by the mounts we are under
         self._params: dict[str, str] | None = None
 
@@ -169,12 +183,13 @@ class ExpressResponse:
     so outer middleware still sees and may change it.
     """
 
-    __slots__ = ("_answered", "ctx", "req")
+    __slots__ = ("_answered", "_locals", "ctx", "req")
 
     def __init__(self, ctx: Context, req: ExpressRequest) -> None:
         self.ctx = ctx
         self.req = req
         self._answered = False
+        self._locals: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ headers/status
 
@@ -199,9 +214,10 @@ class ExpressResponse:
     header = set
 
     def _set_one(self, name: str, value: Any) -> None:
-        if name.lower() == "content-type" and isinstance(value, str):
-            value = content_type_for(value) or value
-        self.ctx.set(name, value)
+        if isinstance(value, str) and name.lower() == "content-type":
+            self.ctx.response.headers["content-type"] = _content_type(value)
+        else:
+            self.ctx.set(name, value)
 
     def get(self, name: str) -> str:
         """A response header as set so far, ``""`` when absent."""
@@ -221,7 +237,7 @@ class ExpressResponse:
 
     def type(self, value: str) -> ExpressResponse:
         """Set Content-Type from a mime type or a short name/extension (``"json"``, ``"png"``)."""
-        self.ctx.set("Content-Type", content_type_for(value) or value)
+        self.ctx.response.headers["content-type"] = _content_type(value)
         return self
 
     content_type = type
@@ -242,7 +258,10 @@ class ExpressResponse:
     def locals(self) -> dict[str, Any]:
         """Per-request values; the same storage as ``ctx.state`` (``res.locals["u"]`` is
         ``ctx.state.u``)."""
-        return vars(self.ctx.state)
+        found = self._locals
+        if found is None:
+            found = self._locals = vars(self.ctx.state)
+        return found
 
     @property
     def headers_sent(self) -> bool:
@@ -309,11 +328,12 @@ class ExpressResponse:
         return self
 
     def _put(self, body: Any, content_type: str, *, force: bool = False) -> None:
-        ctx = self.ctx
-        had_type = not force and "content-type" in ctx.response.headers
-        ctx.body = body
+        response = self.ctx.response
+        headers = response.headers
+        had_type = not force and "content-type" in headers
+        response.body = body
         if not had_type:
-            ctx.set("Content-Type", content_type)
+            headers["content-type"] = content_type  # one of our constants: no check needed
         self._answered = True
 
     def __repr__(self) -> str:

@@ -23,7 +23,7 @@ awaitable) skips to the next error middleware, ``next("route")`` skips the rest 
 current route's handlers, ``next("router")`` leaves this instance. A handler that returns
 without calling ``next()`` ends the stack.
 
-The driver (``Express._run``) is one loop over the stack with an index, so a stack of
+The driver (``Express.__call__``) is one loop over the stack with an index, so a stack of
 thousands of sync handlers costs no recursion; async handlers are awaited in place, in
 the request's own task. Only nested ``Express`` instances add a frame each.
 
@@ -313,20 +313,29 @@ class Express(Mountable):
 
     # ----------------------------------------------------------------- dispatch
 
-    async def __call__(self, ctx: Context, next: Next) -> None:
-        """Run the stack as one onion layer."""
-        req = ExpressRequest(ctx, self)
-        res = ExpressResponse(ctx, req)
-        outcome = await self._run(req, res, NextFunction())
-        if outcome is UNSET:
-            if res._answered:
-                return
-        elif isinstance(outcome, BaseException):
-            raise outcome
-        await next()
+    async def __call__(
+        self,
+        ctx: Context,
+        next: Next,
+        _req: ExpressRequest | None = None,
+        _res: ExpressResponse | None = None,
+        _nxt: NextFunction | None = None,
+    ) -> Outcome:
+        """Run the stack as one onion layer: ``app.use(ex)``.
 
-    async def _run(self, req: ExpressRequest, res: ExpressResponse, nxt: NextFunction) -> Outcome:
-        """Drive this instance's stack; returns UNSET (stopped), None (fell out) or an error."""
+        The ``_req``/``_res``/``_nxt`` parameters are private: a parent instance passes its
+        views when this one is nested, and then gets back the outcome (UNSET: stopped,
+        None: fell out, or the error still passing) instead of the onion behaviour. The
+        driver lives here rather than in a helper so that a request costs one coroutine.
+        """
+        if _req is None or _res is None or _nxt is None:
+            top = True
+            req = ExpressRequest(ctx, self)
+            res = ExpressResponse(ctx, req)
+            nxt = NextFunction()
+        else:
+            top = False
+            req, res, nxt = _req, _res, _nxt
         index = self._index if self._index is not None else self._build_index()
         raw = req._path
         base = req._base
@@ -339,7 +348,7 @@ class Express(Mountable):
         saved_app = req._app
         req._app = self
         err: BaseException | None = None
-        outcome: Outcome
+        outcome: Outcome = None
         seen: dict[str, str] | None = None  # param() values already processed
         route_stack: list[tuple[str | None, int, Any]] | None = None
         route_method = method
@@ -363,14 +372,19 @@ class Express(Mountable):
                     continue
             else:
                 if i >= n:
-                    req._app = saved_app
-                    return err
+                    outcome = err
+                    break
                 layer = layers[i]
                 i += 1
                 route = layer.route
                 params: dict[str, str] | None = None
                 if route is not None:
-                    if err is not None or not route.handles(method):
+                    if err is not None:
+                        continue
+                    methods = route._methods
+                    if not (
+                        route._all or method in methods or (method == "HEAD" and "GET" in methods)
+                    ):
                         continue
                     if layer.static is None:
                         assert layer.pattern is not None
@@ -401,12 +415,8 @@ class Express(Mountable):
                         seen = {}
                     outcome = await self._run_params(layer, params, seen, req, res, nxt)
                     if outcome is not None:
-                        if outcome is UNSET:
-                            req._app = saved_app
-                            return UNSET
-                        if outcome is ROUTER:
-                            req._app = saved_app
-                            return None
+                        if outcome is UNSET or outcome is ROUTER:
+                            break
                         if isinstance(outcome, BaseException):
                             err = outcome
                         continue  # ROUTE or an error: skip this layer
@@ -426,7 +436,7 @@ class Express(Mountable):
                     req._path = rest if rest[:1] == "/" else "/" + rest
             # One call site for every handler.
             if kind == KSUB:
-                outcome = await fn._run(req, res, nxt)
+                outcome = await fn(ctx, next, req, res, nxt)
             else:
                 nxt._signal = UNSET
                 try:
@@ -436,7 +446,8 @@ class Express(Mountable):
                         result = fn(req, res)
                     else:
                         result = fn(err, req, res, nxt)
-                    if result is not None and is_awaitable(result):
+                    # `return res.send(...)` is common: res is not awaitable, skip the check.
+                    if result is not None and result is not res and is_awaitable(result):
                         await result
                     outcome = nxt._signal
                 except Exception as exc:
@@ -447,18 +458,24 @@ class Express(Mountable):
                 req._base = base
             if outcome is None:
                 err = None
-            elif outcome is UNSET:
-                req._app = saved_app
-                return UNSET
             elif outcome is ROUTE:
                 err = None
                 route_stack = None
-            elif outcome is ROUTER:
-                req._app = saved_app
-                return None
+            elif outcome is UNSET or outcome is ROUTER:
+                break
             else:
                 assert isinstance(outcome, BaseException)
                 err = outcome
+        req._app = saved_app
+        if not top:
+            return None if outcome is ROUTER else outcome
+        if outcome is UNSET:
+            if res._answered:
+                return None
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        await next()
+        return None
 
     async def _run_params(
         self,
