@@ -281,8 +281,8 @@ def _check_url(url: str) -> str | None:
         return f"invalid URL {url!r}: {exc}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"must be an http:// or https:// URL with a host, not {url!r}"
-    if parts.query or parts.fragment:
-        return f"must not have a query or fragment: {url!r}"
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        return f"must not have a query, fragment or userinfo: {url!r}"
     return None
 
 
