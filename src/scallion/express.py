@@ -118,6 +118,14 @@ class Express(Mountable):
 
     # ----------------------------------------------------------------- registration
 
+    @overload
+    def use(self, path: str, /) -> Callable[[H], H]: ...
+    @overload
+    def use(
+        self, path: str | Sequence[str], handler: Handler, /, *handlers: Handler
+    ) -> Express: ...
+    @overload
+    def use(self, handler: Handler, /, *handlers: Handler) -> Express: ...
     def use(self, *args: Any) -> Any:
         """``use([path], *handlers)``: middleware for every method under a path prefix.
 
@@ -145,6 +153,10 @@ class Express(Mountable):
         self._push(self._route_layer(path, route))
         return route
 
+    @overload
+    def param(self, name: str) -> Callable[[H], H]: ...
+    @overload
+    def param(self, name: str, fn: ParamHandler) -> Express: ...
     def param(self, name: str, fn: ParamHandler | None = None) -> Any:
         """Run ``fn(req, res, next, value)`` before layers whose path has ``:name``.
 
