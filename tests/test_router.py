@@ -500,3 +500,19 @@ def test_routes_has_a_router_attribute_and_methods_default() -> None:
 def test_prefix_must_be_a_string() -> None:
     with pytest.raises(TypeError, match="prefix"):
         Router(prefix=5)  # type: ignore[arg-type]
+
+
+def test_trie_follows_both_static_and_param_branches() -> None:
+    router = Router()
+    router.get("/users/:id/posts", lambda ctx: None)
+    router.get("/users/me/:tab", lambda ctx: None)
+    router.get("/users/*", lambda ctx: None)
+    router.get("/users/:id/:tab(\\d+)", lambda ctx: None)
+    hits = router.match("/users/me/posts")
+    assert [(r.path, p) for r, p in hits] == [
+        ("/users/:id/posts", {"id": "me"}),
+        ("/users/me/:tab", {"tab": "posts"}),
+        ("/users/*", {"*": "me/posts"}),
+    ]
+    assert [r.path for r, _ in router.match("/users/x/12")] == ["/users/*", "/users/:id/:tab(\\d+)"]
+    assert [r.path for r, _ in router.match("/users")] == ["/users/*"]

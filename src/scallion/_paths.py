@@ -58,6 +58,7 @@ _DEFAULT_REGEX: Final = "[^/]+"
 # Characters that may stand as they are in a path; everything else in static text is encoded.
 _STATIC_SAFE: Final = "/%!$&'()*+,;=:@-._~"
 _MAX_OPTIONAL: Final = 8
+_STAR_GROUP: Final = "_scallion_star"
 
 
 class Segment(enum.Enum):
@@ -139,7 +140,9 @@ def _tokenize(pattern: str) -> list[_Part]:
         if text:
             parts.append("".join(text))
             text.clear()
-        parts.append(_Param(key, regex, optional, wildcard, f"p{len(keys) - 1}"))
+        # Keys are identifiers, so they name their regex groups and ``groupdict()`` is
+        # already the params dict; only the bare "*" needs a group name of its own.
+        parts.append(_Param(key, regex, optional, wildcard, _STAR_GROUP if key == "*" else key))
 
     while i < n:
         ch = pattern[i]
@@ -227,6 +230,7 @@ class PathPattern:
         "_regex",
         "_root_empty",
         "_segs",
+        "_simple",
         "_static_key",
         "end",
         "is_static",
@@ -260,6 +264,8 @@ class PathPattern:
         self.keys = tuple(p.key for p in params)
         self._groups = tuple((p.group, p.key, p.wildcard) for p in params)
         self._custom = tuple(p.group for p in params if p.regex is not None)
+        # Plain ":name" params only: groupdict() needs nothing but decoding.
+        self._simple = not any(p.regex is not None or p.optional or p.wildcard for p in params)
         self.is_static = not params
 
         if sum(1 for p in params if p.optional) > _MAX_OPTIONAL:
@@ -290,13 +296,13 @@ class PathPattern:
 
     # -- matching ------------------------------------------------------------------------
 
-    def _normalize(self, raw_path: str) -> str:
-        if not self.strict and raw_path.endswith("/"):
-            return raw_path[:-1]
-        return raw_path
-
     def _params(self, found: re.Match[str]) -> dict[str, str] | None:
         values = found.groupdict()
+        if self._simple:
+            for key, value in values.items():
+                if "%" in value:
+                    values[key] = decode_param(value)
+            return values
         for group in self._custom:
             value = values[group]
             if value is not None and "/" in value:
@@ -319,13 +325,13 @@ class PathPattern:
         if not self.end:
             hit = self.match_prefix(raw_path)
             return None if hit is None else hit[0]
+        path = raw_path[:-1] if not self.strict and raw_path.endswith("/") else raw_path
         static_key = self._static_key
         if static_key is not None:
-            path = self._normalize(raw_path)
             if not self.sensitive:
                 path = path.lower()
             return {} if path == static_key else None
-        found = self._regex.fullmatch(self._normalize(raw_path))
+        found = self._regex.fullmatch(path)
         if found is None:
             if self._root_empty and raw_path == "/":
                 found = self._regex.fullmatch("")

@@ -333,25 +333,41 @@ class RouteTable:
         node.here.append(route)
 
     def _trie_candidates(self, key: str) -> list[Route]:
-        """Routes whose shape fits the segments of ``key``; an explicit stack, no recursion."""
+        """Routes whose shape fits the segments of ``key``, in no particular order.
+
+        Walks down without recursion; a branch not taken (a static child *and* an "any"
+        child both fit) is kept on a list only when there is one.
+        """
         segments = key.split("/")  # key is "" or starts with "/": segments[0] == ""
         count = len(segments)
         found: list[Route] = []
-        stack: list[tuple[_Node, int]] = [(self.trie, 1)]
-        while stack:
-            node, i = stack.pop()
+        pending: list[tuple[_Node, int]] | None = None
+        node = self.trie
+        i = 1
+        while True:
             if node.rest:
                 found.extend(node.rest)
             if i >= count:
                 found.extend(node.here)
-                continue
-            if node.any is not None:
-                stack.append((node.any, i + 1))
-            if node.static is not None:
-                child = node.static.get(segments[i])
+            else:
+                static = node.static
+                child = static.get(segments[i]) if static is not None else None
+                any_child = node.any
                 if child is not None:
-                    stack.append((child, i + 1))
-        return found
+                    if any_child is not None:
+                        if pending is None:
+                            pending = []
+                        pending.append((any_child, i + 1))
+                    node = child
+                    i += 1
+                    continue
+                if any_child is not None:
+                    node = any_child
+                    i += 1
+                    continue
+            if not pending:
+                return found
+            node, i = pending.pop()
 
     def find(self, raw_path: str) -> list[tuple[Route, dict[str, str]]]:
         """Every route whose pattern matches ``raw_path``, in registration order."""
@@ -371,7 +387,11 @@ class RouteTable:
                         hits.append((route, params))
         if self.trie_used:
             candidates = self._trie_candidates(key)
-            if candidates:
+            if len(candidates) == 1:
+                params = candidates[0].pattern.match(raw_path)
+                if params is not None:
+                    hits.append((candidates[0], params))
+            elif candidates:
                 seen: set[int] = set()
                 for route in candidates:
                     if route.index in seen:
