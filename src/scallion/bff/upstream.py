@@ -1,0 +1,680 @@
+"""A named upstream service: instances, pools, balancing, deadlines, retries, breakers.
+
+    users = Upstream("users", ["http://10.0.0.7:8080", "http://10.0.0.8:8080"],
+                     timeout=1.0, retry=RetryPolicy(attempts=3, budget=RetryBudget()),
+                     breaker={"failure_rate": 0.5, "minimum_calls": 20},
+                     max_concurrent=200, propagate_headers=("x-request-id", "traceparent"))
+    resp = await users.get("/users/7", ctx=ctx)          # UpstreamResponse
+    user = await users.get_json("/users/7", ctx=ctx, expect=dict)
+
+One call: the bulkhead admits it (or ``BulkheadFull``), the balancer picks an instance
+whose breaker lets it through (or ``BreakerOpen``), the transport sends it with the
+propagated headers and the remaining budget in ``X-Request-Deadline``, and the outcome is
+fed back to that instance's breaker. Idempotent calls are retried on another instance with
+backoff and jitter while the retry budget lasts. Every attempt, pool wait and backoff sleep
+included, runs under ``asyncio.timeout`` ending at the per-call timeout or the deadline,
+whichever is first, so no call outlives either.
+
+A status in ``fail_statuses`` (default 5xx) raises ``UpstreamStatusError`` keeping the
+status and body; any other status, 4xx included, is returned for the caller to judge
+(``resp.raise_for_status()`` turns it into the error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from urllib.parse import urlencode
+
+import orjson
+
+from .balancer import Instance, make_balancer
+from .breaker import CircuitBreaker, Permit
+from .deadline import DEADLINE_HEADER, request_deadline
+from .errors import (
+    BreakerOpen,
+    BulkheadFull,
+    DeadlineExceeded,
+    RequestInfo,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from .retry import RetryPolicy
+from .transport import (
+    ConnectFailed,
+    ResponseBroken,
+    Transport,
+    TransportError,
+    default_transport,
+)
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..context import Context
+
+__all__ = [
+    "DEFAULT_PROPAGATE",
+    "BreakerConfig",
+    "Upstream",
+    "UpstreamResponse",
+    "Upstreams",
+]
+
+BreakerConfig: TypeAlias = Mapping[str, Any] | Callable[[str], CircuitBreaker]
+"""``CircuitBreaker`` keyword arguments, or a factory called with each instance's name."""
+
+DEFAULT_PROPAGATE: Final = ("x-request-id", "traceparent", "tracestate")
+_JSON_TYPE: Final = "application/json"
+_FAIL_5XX: Final = range(500, 600)
+_NO_BODY = object()
+
+
+class UpstreamResponse:
+    """An upstream's complete answer, with where and how long it took."""
+
+    __slots__ = (
+        "attempts",
+        "content",
+        "elapsed",
+        "headers",
+        "instance",
+        "method",
+        "pool_wait",
+        "status",
+        "upstream",
+        "url",
+    )
+
+    def __init__(
+        self,
+        upstream: str,
+        method: str,
+        url: str,
+        status: int,
+        headers: Mapping[str, str],
+        content: bytes,
+        elapsed: float,
+        pool_wait: float,
+        instance: str,
+        attempts: int = 1,
+    ) -> None:
+        self.upstream = upstream
+        self.method = method
+        self.url = url
+        self.status = status
+        self.headers = headers
+        self.content = content
+        self.elapsed = elapsed
+        self.pool_wait = pool_wait
+        self.instance = instance
+        self.attempts = attempts
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    def json(self, expect: type[dict[Any, Any]] | type[list[Any]] | None = None) -> Any:
+        """The body parsed as JSON; ``UpstreamBadResponse`` naming the upstream otherwise.
+
+        ``expect=dict`` or ``expect=list`` also checks the top-level shape (lura #167).
+        """
+        try:
+            value = orjson.loads(self.content)
+        except orjson.JSONDecodeError as exc:
+            what = "an empty body" if not self.content else "a body that is not valid JSON"
+            raise UpstreamBadResponse(
+                f"upstream {self.upstream!r} answered {what} ({exc.msg} at byte {exc.pos})",
+                upstream=self.upstream,
+                request=RequestInfo(self.method, self.url),
+            ) from None
+        if expect is not None and not isinstance(value, expect):
+            want = "an object" if expect is dict else "an array"
+            raise UpstreamBadResponse(
+                f"upstream {self.upstream!r} answered {_json_kind(value)} where {want} "
+                "was expected",
+                upstream=self.upstream,
+                request=RequestInfo(self.method, self.url),
+            )
+        return value
+
+    def raise_for_status(self) -> UpstreamResponse:
+        """``UpstreamStatusError`` for a 4xx/5xx (status and body kept), else ``self``."""
+        if self.status >= 400:
+            raise UpstreamStatusError(
+                self.status,
+                self.content,
+                upstream=self.upstream,
+                request=RequestInfo(self.method, self.url),
+            )
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"<UpstreamResponse {self.upstream} {self.status} from {self.instance} "
+            f"in {self.elapsed * 1000:.1f}ms>"
+        )
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, list):
+        return "a JSON array"
+    if value is None:
+        return "JSON null"
+    return f"a JSON {type(value).__name__}"
+
+
+class Upstream:
+    """A named service with one or more instances; usable on its own or via ``Upstreams``.
+
+    Args:
+        name: names the upstream in errors, breakers and metrics.
+        urls: base URLs of its instances (``http://host:port`` plus an optional path prefix).
+        balancer: ``"round_robin"`` or ``"least_outstanding"``.
+        timeout: seconds for one attempt, pool wait included.
+        connect_timeout: seconds to open a connection.
+        budget: seconds for the whole call, retries included, when no earlier deadline
+            comes with it (``deadline=`` or the request's ``ctx.state.deadline``).
+        retry: a ``RetryPolicy`` (idempotent methods only unless it says otherwise).
+        breaker: ``CircuitBreaker`` options or a factory; one breaker per instance.
+        max_concurrent: bulkhead: calls in flight to this upstream at once.
+        max_queue_wait: seconds a call may wait for the bulkhead before ``BulkheadFull``
+            (0: reject at once when full).
+        max_connections: connections per instance (the transport's pool limit).
+        propagate_headers: incoming request headers copied onto every call made with
+            ``ctx=``; add auth headers here (``"authorization"``) only for trusted upstreams.
+        headers: fixed headers sent on every call.
+        deadline_header: header carrying the remaining milliseconds downstream (None: off).
+        fail_statuses: statuses that raise ``UpstreamStatusError`` and count as breaker
+            failures (default 500-599).
+        transport: one transport shared by all instances (e.g. ``ASGITransport(app)``);
+            by default each instance gets its own pool from ``default_transport``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        urls: str | Sequence[str],
+        *,
+        balancer: str = "round_robin",
+        timeout: float = 5.0,
+        connect_timeout: float = 1.0,
+        budget: float | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: BreakerConfig | None = None,
+        max_concurrent: int | None = None,
+        max_queue_wait: float = 0.0,
+        max_connections: int | None = 256,
+        propagate_headers: Iterable[str] = DEFAULT_PROPAGATE,
+        headers: Mapping[str, str] | None = None,
+        deadline_header: str | None = DEADLINE_HEADER,
+        fail_statuses: Collection[int] = _FAIL_5XX,
+        transport: Transport | None = None,
+    ) -> None:
+        if isinstance(urls, str):
+            urls = [urls]
+        if not urls:
+            raise ValueError(f"upstream {name!r} needs at least one URL")
+        if timeout <= 0 or connect_timeout <= 0 or (budget is not None and budget <= 0):
+            raise ValueError("timeout, connect_timeout and budget must be > 0 seconds")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ValueError("max_concurrent must be >= 1")
+        if max_queue_wait < 0:
+            raise ValueError("max_queue_wait must be >= 0")
+        self.name = name
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.budget = budget
+        self.retry = retry
+        self.max_concurrent = max_concurrent
+        self.max_queue_wait = max_queue_wait
+        self.propagate_headers = tuple(h.lower() for h in propagate_headers)
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self.deadline_header = deadline_header.lower() if deadline_header else None
+        self.fail_statuses = fail_statuses
+        self._shared_transport = transport
+        self._balancer = make_balancer(balancer)
+        self.instances: list[Instance] = []
+        for url in urls:
+            own = transport or default_transport(
+                max_connections=max_connections, connect_timeout=connect_timeout
+            )
+            instance = Instance(url, own, None)
+            instance.breaker = _make_breaker(breaker, f"{name}@{instance.label}")
+            self.instances.append(instance)
+        self._single = self.instances[0] if len(self.instances) == 1 else None
+        self._bulkhead = asyncio.Semaphore(max_concurrent) if max_concurrent else None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Upstream({self.name!r}, {[i.url for i in self.instances]!r})"
+
+    # -- the verbs -------------------------------------------------------------------------------
+
+    async def get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        deadline: float | None = None,
+        ctx: Context | None = None,
+    ) -> UpstreamResponse:
+        """``GET path``; see ``request``."""
+        return await self.request(
+            "GET", path, params=params, headers=headers, timeout=timeout, deadline=deadline, ctx=ctx
+        )
+
+    async def get_json(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        deadline: float | None = None,
+        ctx: Context | None = None,
+        expect: type[dict[Any, Any]] | type[list[Any]] | None = None,
+    ) -> Any:
+        """``GET path`` and parse the JSON body (``expect=dict``/``list`` checks its shape)."""
+        resp = await self.request(
+            "GET", path, params=params, headers=headers, timeout=timeout, deadline=deadline, ctx=ctx
+        )
+        return resp.json(expect)
+
+    async def post(
+        self,
+        path: str,
+        *,
+        json: Any = _NO_BODY,
+        content: bytes | str | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        deadline: float | None = None,
+        ctx: Context | None = None,
+    ) -> UpstreamResponse:
+        """``POST path`` with a ``json=`` or ``content=`` body; retried only when the policy
+        allows (an ``Idempotency-Key`` header, or ``idempotent_only=False``)."""
+        return await self.request(
+            "POST",
+            path,
+            json=json,
+            content=content,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            deadline=deadline,
+            ctx=ctx,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = _NO_BODY,
+        content: bytes | str | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        deadline: float | None = None,
+        ctx: Context | None = None,
+    ) -> UpstreamResponse:
+        """Call ``method path`` on one of the instances.
+
+        Args:
+            path: starts with ``/``; appended to the instance's base URL (never a full URL,
+                so nothing in it can change the host).
+            params: query parameters (a list value repeats the key).
+            json, content: the body (``json`` is serialised with orjson).
+            headers: extra headers for this call.
+            timeout: seconds for each attempt (default: the upstream's ``timeout``).
+            deadline: absolute ``time.monotonic()`` by which the whole call must end.
+            ctx: the incoming request: its deadline and propagated headers apply.
+
+        Raises ``UpstreamTimeout``, ``DeadlineExceeded``, ``UpstreamUnavailable``,
+        ``BreakerOpen``, ``BulkheadFull``, ``UpstreamStatusError`` or
+        ``UpstreamBadResponse``, each naming this upstream.
+        """
+        if not path.startswith("/"):
+            raise ValueError(f"upstream path must start with '/', got {path[:64]!r}")
+        if self._closed:
+            raise UpstreamUnavailable(f"upstream {self.name!r} is closed", upstream=self.name)
+        method = method.upper()
+        if params:
+            path = f"{path}{'&' if '?' in path else '?'}{urlencode(params, doseq=True)}"
+        sent = self._headers(ctx, headers)
+        body: bytes | None = None
+        if json is not _NO_BODY:
+            body = orjson.dumps(json)
+            sent.setdefault("content-type", _JSON_TYPE)
+        elif content is not None:
+            body = content.encode() if isinstance(content, str) else content
+
+        now = time.monotonic()
+        if ctx is not None:
+            from_ctx = request_deadline(ctx)
+            if from_ctx is not None and (deadline is None or from_ctx < deadline):
+                deadline = from_ctx
+        if self.budget is not None and (deadline is None or now + self.budget < deadline):
+            deadline = now + self.budget
+        per_try = timeout or self.timeout
+
+        policy = self.retry
+        if policy is None or policy.attempts < 2 or not policy.allows(method, sent):
+            if policy is not None and policy.budget is not None:
+                policy.budget.deposit()
+            return await self._attempt(method, path, sent, body, per_try, deadline, None, 1)
+        return await self._with_retries(policy, method, path, sent, body, per_try, deadline)
+
+    async def _with_retries(
+        self,
+        policy: RetryPolicy,
+        method: str,
+        path: str,
+        sent: dict[str, str],
+        body: bytes | None,
+        per_try: float,
+        deadline: float | None,
+    ) -> UpstreamResponse:
+        last: list[Instance | None] = [None]
+
+        async def attempt(n: int) -> UpstreamResponse:
+            return await self._attempt(method, path, sent, body, per_try, deadline, last, n + 1)
+
+        if deadline is None:
+            return await policy.run(attempt, method=method, headers=sent)
+        # Backoff sleeps are bounded by the policy; this is the hard stop for everything.
+        timer = asyncio.timeout(max(0.0, deadline - time.monotonic()))
+        try:
+            async with timer:
+                return await policy.run(attempt, method=method, headers=sent, deadline=deadline)
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            raise DeadlineExceeded(
+                f"deadline exceeded calling upstream {self.name!r}", upstream=self.name
+            ) from None
+
+    # -- one attempt -----------------------------------------------------------------------------
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        sent: dict[str, str],
+        body: bytes | None,
+        per_try: float,
+        deadline: float | None,
+        last: list[Instance | None] | None,
+        attempt: int,
+    ) -> UpstreamResponse:
+        now = time.monotonic()
+        limit = now + per_try
+        by_deadline = deadline is not None and deadline <= limit
+        if by_deadline:
+            assert deadline is not None
+            limit = deadline
+        remaining = limit - now
+        if remaining <= 0:
+            raise DeadlineExceeded(
+                f"deadline exceeded before calling upstream {self.name!r}", upstream=self.name
+            )
+        bulkhead = self._bulkhead
+        held = False
+        instance: Instance | None = None
+        permit: Permit | None = None
+        url = path
+        queued = 0.0
+        timer = asyncio.timeout(remaining)
+        try:
+            async with timer:
+                if bulkhead is not None:
+                    queued = await self._enter(bulkhead)
+                    held = True
+                instance, permit = self._pick(last[0] if last else None)
+                if last is not None:
+                    last[0] = instance
+                url = instance.base + path
+                if self.deadline_header is not None and deadline is not None:
+                    left = int((deadline - time.monotonic()) * 1000)
+                    sent[self.deadline_header] = str(max(left, 0))
+                instance.outstanding += 1
+                instance.calls += 1
+                try:
+                    resp = await instance.transport.request(
+                        method, url, sent, body, limit - time.monotonic()
+                    )
+                finally:
+                    instance.outstanding -= 1
+        except TimeoutError:
+            # Cut short by the request's deadline: says nothing about the upstream's health.
+            cut = by_deadline and (timer.expired() or time.monotonic() >= limit - 0.002)
+            self._record(instance, permit, None if cut else True)
+            err: UpstreamError
+            if cut:
+                err = DeadlineExceeded(
+                    f"deadline exceeded waiting for upstream {self.name!r}",
+                    upstream=self.name,
+                    request=RequestInfo(method, url),
+                )
+            else:
+                err = UpstreamTimeout(
+                    f"upstream {self.name!r} did not answer within {per_try:g}s",
+                    upstream=self.name,
+                    request=RequestInfo(method, url),
+                )
+            raise err from None
+        except ConnectFailed as exc:
+            self._record(instance, permit, True)
+            raise UpstreamUnavailable(
+                f"upstream {self.name!r} is unavailable: {exc}",
+                upstream=self.name,
+                request=RequestInfo(method, url),
+            ) from None
+        except ResponseBroken as exc:
+            self._record(instance, permit, True)
+            raise UpstreamBadResponse(
+                f"upstream {self.name!r} sent an incomplete or broken response: {exc}",
+                upstream=self.name,
+                request=RequestInfo(method, url),
+            ) from None
+        except TransportError as exc:
+            self._record(instance, permit, True)
+            raise UpstreamError(
+                f"upstream {self.name!r} call failed: {exc}",
+                upstream=self.name,
+                request=RequestInfo(method, url),
+            ) from None
+        except BaseException:
+            self._record(instance, permit, None)  # cancelled, or our own refusal
+            raise
+        finally:
+            if held:
+                assert bulkhead is not None
+                bulkhead.release()
+        assert instance is not None
+        status = resp.status
+        failed = status in self.fail_statuses
+        if permit is not None:
+            assert instance.breaker is not None
+            instance.breaker.record(permit, failed, resp.elapsed)
+        if failed:
+            raise UpstreamStatusError(
+                status, resp.body, upstream=self.name, request=RequestInfo(method, url)
+            )
+        return UpstreamResponse(
+            self.name,
+            method,
+            url,
+            status,
+            resp.headers,
+            resp.body,
+            resp.elapsed,
+            resp.pool_wait + queued,
+            instance.url,
+            attempt,
+        )
+
+    def _record(
+        self, instance: Instance | None, permit: Permit | None, failed: bool | None
+    ) -> None:
+        if permit is not None and instance is not None and instance.breaker is not None:
+            instance.breaker.record(permit, failed)
+
+    async def _enter(self, bulkhead: asyncio.Semaphore) -> float:
+        """Take a bulkhead slot; the seconds waited, or ``BulkheadFull`` past the bound."""
+        if not bulkhead.locked():
+            await bulkhead.acquire()
+            return 0.0
+        if self.max_queue_wait <= 0:
+            raise BulkheadFull(
+                f"upstream {self.name!r} has {self.max_concurrent} calls in flight",
+                upstream=self.name,
+            )
+        start = time.perf_counter()
+        wait = asyncio.timeout(self.max_queue_wait)
+        try:
+            async with wait:
+                await bulkhead.acquire()
+        except TimeoutError:
+            if not wait.expired():
+                raise
+            raise BulkheadFull(
+                f"upstream {self.name!r} stayed full for {self.max_queue_wait:g}s",
+                upstream=self.name,
+            ) from None
+        return time.perf_counter() - start
+
+    def _pick(self, avoid: Instance | None) -> tuple[Instance, Permit | None]:
+        """The instance for this attempt and its breaker permit; ``BreakerOpen`` if none."""
+        single = self._single
+        if single is not None:
+            if single.breaker is None:
+                return single, None
+            return single, single.breaker.try_acquire()
+        refused: BreakerOpen | None = None
+        for instance in self._balancer.order(self.instances, avoid):
+            breaker = instance.breaker
+            if breaker is None:
+                return instance, None
+            try:
+                return instance, breaker.try_acquire()
+            except BreakerOpen as exc:
+                if refused is None or exc.retry_after < refused.retry_after:
+                    refused = exc
+        assert refused is not None
+        raise BreakerOpen(
+            f"upstream {self.name!r}: every instance's circuit breaker is open",
+            retry_after=refused.retry_after,
+            upstream=self.name,
+        )
+
+    def _headers(self, ctx: Context | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+        sent = dict(self.headers) if self.headers else {}
+        if ctx is not None and self.propagate_headers:
+            incoming = ctx.request.headers
+            for name in self.propagate_headers:
+                value = incoming.get(name)
+                if value is not None:
+                    sent[name] = value
+            if "x-request-id" in self.propagate_headers and "x-request-id" not in sent:
+                rid = getattr(ctx.state, "request_id", None)
+                if rid:
+                    sent["x-request-id"] = str(rid)
+        if extra:
+            for key, value in extra.items():
+                sent[key.lower()] = value
+        return sent
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def breakers(self) -> list[CircuitBreaker]:
+        """The per-instance breakers (empty when breakers are off)."""
+        return [i.breaker for i in self.instances if i.breaker is not None]
+
+    async def aclose(self) -> None:
+        """Close every instance's pool (a shared transport is closed once)."""
+        if self._closed:
+            return
+        self._closed = True
+        seen: set[int] = set()
+        for instance in self.instances:
+            if id(instance.transport) not in seen:
+                seen.add(id(instance.transport))
+                await instance.transport.aclose()
+            if instance.breaker is not None:
+                await instance.breaker.close()
+
+
+def _make_breaker(config: BreakerConfig | None, name: str) -> CircuitBreaker | None:
+    if config is None:
+        return None
+    if callable(config):
+        return config(name)
+    return CircuitBreaker(name, **config)
+
+
+class Upstreams:
+    """The app's upstreams by name: ``app.state.upstreams``, closed on app shutdown.
+
+    upstreams = Upstreams(Upstream("users", [...]), Upstream("orders", [...]))
+    upstreams.install(app)
+    users = ctx.app.state.upstreams.get("users")
+    """
+
+    def __init__(self, *upstreams: Upstream) -> None:
+        self._by_name: dict[str, Upstream] = {}
+        for upstream in upstreams:
+            self.add(upstream)
+
+    def add(self, upstream: Upstream) -> Upstream:
+        if upstream.name in self._by_name:
+            raise ValueError(f"upstream {upstream.name!r} is already registered")
+        self._by_name[upstream.name] = upstream
+        return upstream
+
+    def get(self, name: str) -> Upstream:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            known = ", ".join(sorted(self._by_name)) or "none"
+            raise KeyError(f"no upstream named {name!r} (known: {known})") from None
+
+    __getitem__ = get
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[Upstream]:
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def install(self, app: App) -> Upstreams:
+        """Attach as ``app.state.upstreams`` and close every pool on app shutdown."""
+        setattr(app.state, "upstreams", self)  # noqa: B010  (State is a free namespace)
+        app.on("shutdown", self.aclose)
+        return self
+
+    async def aclose(self) -> None:
+        """Close every upstream; one failing close does not stop the others."""
+        errors = await asyncio.gather(
+            *(u.aclose() for u in self._by_name.values()), return_exceptions=True
+        )
+        for error in errors:
+            if isinstance(error, BaseException):
+                raise error
