@@ -14,6 +14,7 @@ from aiohttp import web
 from bench.apps.common import HELLO, MESSAGE, MW_LAYERS, ROUTE_COUNT, STATIC_DIR, ensure_static_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DEPTH = web.RequestKey("depth", int)
 
 
 async def plaintext(request: web.Request) -> web.Response:
@@ -42,14 +43,14 @@ def base() -> web.Application:
 
 
 async def hello_depth(request: web.Request) -> web.Response:
-    return web.Response(text=HELLO, headers={"x-depth": str(request["depth"])})
+    return web.Response(text=HELLO, headers={"x-depth": str(request[DEPTH])})
 
 
 @web.middleware
 async def layer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request["depth"] = request.get("depth", 0) + 1
+    request[DEPTH] = request.get(DEPTH, 0) + 1
     response = await handler(request)
-    request["depth"] -= 1
+    request[DEPTH] -= 1
     return response
 
 

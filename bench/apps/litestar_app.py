@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.middleware import ASGIMiddleware
+from litestar.params import FromPath, JSONBody
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -24,7 +25,7 @@ async def json_() -> dict[str, str]:
 
 
 @post("/echo", status_code=200)
-async def echo(data: dict[str, Any]) -> dict[str, Any]:
+async def echo(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     return data
 
 
@@ -58,7 +59,7 @@ mw10 = Litestar(
 
 def _route(i: int) -> Any:
     @get(f"/route{i}/{{id:str}}", media_type=MediaType.TEXT, name=f"route{i}")
-    async def route_param(id: str) -> str:
+    async def route_param(id: FromPath[str]) -> str:
         return id
 
     return route_param
