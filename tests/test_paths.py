@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scallion._paths import Segment, compile_path, decode_param, join_paths
 
@@ -308,3 +310,35 @@ def test_decode_param(raw: str, decoded: str) -> None:
 )
 def test_join_paths(prefix: str, path: str, strict: bool, joined: str) -> None:
     assert join_paths(prefix, path, strict=strict) == joined
+
+
+# -- properties ---------------------------------------------------------------------------
+
+
+@given(st.text(min_size=1))
+def test_any_value_round_trips_through_build_and_match(value: str) -> None:
+    compiled = compile_path("/items/:value/edit")
+    assert compiled.match(compiled.build({"value": value})) == {"value": value}
+
+
+@given(st.lists(st.text(min_size=1), min_size=1, max_size=4))
+def test_wildcard_round_trips_segments(parts: list[str]) -> None:
+    value = "/".join(parts)
+    compiled = compile_path("/files/*", strict=True)
+    assert compiled.match(compiled.build({"*": value})) == {"*": value}
+
+
+RAW_PATHS = st.text(alphabet="/%abcAB09.-_~+:@!*()?;=&[]\x80é", max_size=40)
+
+
+@given(RAW_PATHS)
+def test_matching_any_raw_path_never_raises(raw_path: str) -> None:
+    for pattern in ["/a/:b", "/:x?/*", "/a/:b(\\d+)/c", "/f/:n.:e", "/"]:
+        for strict in (False, True):
+            compiled = compile_path(pattern, strict=strict)
+            result = compiled.match(raw_path)
+            assert result is None or isinstance(result, dict)
+            prefix = compile_path(pattern, end=False, strict=strict).match_prefix(raw_path)
+            if prefix is not None:
+                rest = raw_path[prefix[1] :]
+                assert rest == "" or rest.startswith("/")

@@ -516,3 +516,22 @@ def test_trie_follows_both_static_and_param_branches() -> None:
     ]
     assert [r.path for r, _ in router.match("/users/x/12")] == ["/users/*", "/users/:id/:tab(\\d+)"]
     assert [r.path for r, _ in router.match("/users")] == ["/users/*"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"name": 5}, TypeError),
+        ({"body_limit": "1mb"}, TypeError),
+        ({"body_limit": True}, TypeError),
+        ({"body_limit": -1}, ValueError),
+    ],
+)
+def test_bad_route_options_are_rejected(kwargs: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        Router().get("/", lambda ctx: None, **kwargs)
+
+
+def test_bad_router_body_limit_is_rejected() -> None:
+    with pytest.raises(ValueError, match="0 or more"):
+        Router(body_limit=-5)

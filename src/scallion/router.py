@@ -167,6 +167,7 @@ class Router:
         )
         self.strict = strict
         self.sensitive = sensitive
+        _check_body_limit(body_limit)
         self.body_limit = body_limit
         self._entries: list[Route | UseLayer | _Mount] = []
         self._params: dict[str, list[_Fn]] = {}
@@ -255,6 +256,9 @@ class Router:
         name: str | None,
         body_limit: int | None,
     ) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"A route name must be a str, got {name!r}")
+        _check_body_limit(body_limit)
         full = join_paths(self.prefix, path, strict=self.strict)
         pattern = self._compile(full)
         limit = self.body_limit if body_limit is None else body_limit
@@ -585,6 +589,15 @@ class Router:
             ctx.status = status
 
         return self.add(None, source, redirect)
+
+
+def _check_body_limit(limit: object) -> None:
+    if limit is None:
+        return
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise TypeError(f"body_limit must be an int (bytes), got {limit!r}")
+    if limit < 0:
+        raise ValueError(f"body_limit must be 0 or more bytes, got {limit}")
 
 
 def _nothing() -> Awaitable[None]:
