@@ -298,3 +298,8 @@ async def test_two_routers_on_one_app_share_ctx_matched() -> None:
     response = await fetch(app, "DELETE", "/thing")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST, PUT"
+
+
+def test_always_is_refused_for_a_mounted_router() -> None:
+    with pytest.raises(ValueError, match="always=True applies to middleware"):
+        Router().use("/c", Router().routes(), always=True)

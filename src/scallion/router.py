@@ -294,6 +294,11 @@ class Router:
                         raise TypeError(f"router.use() takes middleware, got {fn!r}")
                     group.append(fn)
                     continue
+                if always:
+                    raise ValueError(
+                        "always=True applies to middleware; a mounted router's routes only "
+                        "run when they match"
+                    )
                 if group:
                     self._add_use(path, tuple(group), always)
                     group = []
