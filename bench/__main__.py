@@ -8,8 +8,8 @@ import os
 import sys
 from typing import Any
 
-from bench.http.frameworks import ASGI_SERVERS, FRAMEWORKS, QUICK_FRAMEWORKS
-from bench.http.scenarios import SCENARIOS
+from bench.http_suite.frameworks import ASGI_SERVERS, FRAMEWORKS, QUICK_FRAMEWORKS
+from bench.http_suite.scenarios import SCENARIOS
 
 
 def _csv(value: str) -> list[str]:
@@ -35,7 +35,7 @@ def _cpus(args: argparse.Namespace) -> tuple[int | None, int | None]:
 
 
 def cmd_http(args: argparse.Namespace) -> int:
-    from bench.http import report, runner, wrk
+    from bench.http_suite import report, runner, wrk
 
     if wrk.wrk_path() is None:
         print(wrk.INSTALL_HINT, file=sys.stderr)
@@ -96,7 +96,7 @@ def cmd_http(args: argparse.Namespace) -> int:
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
-    from bench.http import scale
+    from bench.http_suite import scale
 
     return scale.main(args)
 

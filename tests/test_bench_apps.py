@@ -24,9 +24,9 @@ from aiohttp.test_utils import TestServer as AiohttpServer
 # bench/ is a top-level package of the repository, not of the installed distribution.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.http import check, report, runner, servers, wrk
-from bench.http.frameworks import FRAMEWORKS, NA, Framework
-from bench.http.scenarios import SCENARIOS, Answer, Scenario
+from bench.http_suite import check, report, runner, servers, wrk
+from bench.http_suite.frameworks import FRAMEWORKS, NA, Framework
+from bench.http_suite.scenarios import SCENARIOS, Answer, Scenario
 
 # litestar's static router sends an ETag but answers If-None-Match with 200 (the suite
 # times it with a warning); everyone else must revalidate to 304.

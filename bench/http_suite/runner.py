@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.apps.common import ensure_static_file
-from bench.http import check, servers, wrk
-from bench.http.frameworks import NA, Framework
-from bench.http.scenarios import SCENARIOS, Scenario
+from bench.http_suite import check, servers, wrk
+from bench.http_suite.frameworks import NA, Framework
+from bench.http_suite.scenarios import SCENARIOS, Scenario
 
 
 @dataclass

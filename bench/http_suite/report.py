@@ -15,8 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.http.servers import NODE_DIR, ROOT, node_version
-from bench.http.wrk import wrk_version
+from bench.http_suite.servers import NODE_DIR, ROOT, node_version
+from bench.http_suite.wrk import wrk_version
 
 RESULTS = ROOT / "bench" / "results"
 

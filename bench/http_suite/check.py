@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import http.client
 
-from bench.http.scenarios import Answer, Scenario
-from bench.http.servers import HOST
+from bench.http_suite.scenarios import Answer, Scenario
+from bench.http_suite.servers import HOST
 
 
 def fetch(port: int, scenario: Scenario, extra: dict[str, str] | None = None) -> Answer:

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.http.servers import pin
+from bench.http_suite.servers import pin
 
 INSTALL_HINT = (
     "wrk is not installed. On Debian/Ubuntu: sudo apt-get update && sudo apt-get install -y wrk\n"

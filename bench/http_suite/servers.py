@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.apps.common import STATIC_DIR
-from bench.http.frameworks import Framework
+from bench.http_suite.frameworks import Framework
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "bench" / "node"
