@@ -143,7 +143,7 @@ class GatewayConfig:
     version: str = "1.0.0"
     timeout: float | None = None
     openapi: str | None = "/openapi.json"
-    status: str | None = "/_scallion/status"
+    status: str | None = None
 
 
 class _Check:
@@ -373,14 +373,16 @@ def parse_config(
         version=str(check.typed(root, (), "version", (str, int, float), "1.0.0", "a string")),
         timeout=check.number(root, (), "timeout", None),
         openapi=_route_switch(check, root, "openapi", "/openapi.json"),
-        status=_route_switch(check, root, "status", "/_scallion/status"),
+        status=_route_switch(check, root, "status", "/_scallion/status", default_on=False),
     )
     errors = sorted(doc.errors, key=lambda e: (e.line or 0, e.field))
     return (None if errors else config), errors
 
 
-def _route_switch(check: _Check, root: Mapping[str, Any], name: str, default: str) -> str | None:
-    value = root.get(name, True)
+def _route_switch(
+    check: _Check, root: Mapping[str, Any], name: str, default: str, *, default_on: bool = True
+) -> str | None:
+    value = root.get(name, default_on)
     if value is True:
         return default
     if value is False or value is None:

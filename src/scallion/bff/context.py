@@ -1,0 +1,226 @@
+"""``ctx.bff``: upstreams bound to the request, aggregation under its deadline, the cache.
+
+    upstreams = Upstreams(Upstream("users", USERS), Upstream("orders", ORDERS))
+    app.use(bff(upstreams, cache=Cache(redis=REDIS_URL), budget=1.0))
+
+    @router.get("/dashboard/:id")
+    async def dashboard(ctx):
+        users = ctx.bff.upstream("users")            # calls carry ctx: headers + deadline
+        got = await ctx.bff.gather(
+            user=users.get_json(f"/users/{ctx.params['id']}"),
+            orders=Part(ctx.bff.upstream("orders").get_json("/orders"), fallback=[]),
+            deadline=0.5,                            # and never past the request's deadline
+        )
+        got.to_response(ctx)
+
+The request's deadline is ``ctx.state.deadline`` (``X-Request-Deadline`` milliseconds
+from the caller, capped by ``budget``; see ``scallion.bff.deadline``). Every upstream call
+made through ``ctx.bff`` ends by it and forwards what is left of it downstream, and
+``ctx.bff.gather`` cancels its parts when it runs out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .cache import Cache
+from .cache_types import CacheEntry, CacheResult
+from .deadline import DEADLINE_HEADER, request_deadline
+from .deadline import deadline as deadline_middleware
+from .gather import Gathered, PartLike, Step, gather
+from .upstream import Upstream, UpstreamResponse, Upstreams
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..context import Context
+    from ..types import Next
+
+__all__ = ["BffContext", "BoundUpstream", "bff", "bff_of"]
+
+
+class BoundUpstream:
+    """An ``Upstream`` bound to one request: every call passes ``ctx`` (headers, deadline)."""
+
+    __slots__ = ("_bff", "upstream")
+
+    def __init__(self, upstream: Upstream, owner: BffContext) -> None:
+        self.upstream = upstream
+        self._bff = owner
+
+    @property
+    def name(self) -> str:
+        return self.upstream.name
+
+    def request(self, method: str, path: str, **options: Any) -> Awaitable[UpstreamResponse]:
+        """``Upstream.request`` with this request's ``ctx``; same options."""
+        return self.upstream.request(method, path, ctx=self._bff.ctx, **options)
+
+    def get(self, path: str, **options: Any) -> Awaitable[UpstreamResponse]:
+        return self.upstream.request("GET", path, ctx=self._bff.ctx, **options)
+
+    def post(self, path: str, **options: Any) -> Awaitable[UpstreamResponse]:
+        return self.upstream.request("POST", path, ctx=self._bff.ctx, **options)
+
+    def put(self, path: str, **options: Any) -> Awaitable[UpstreamResponse]:
+        return self.upstream.request("PUT", path, ctx=self._bff.ctx, **options)
+
+    def patch(self, path: str, **options: Any) -> Awaitable[UpstreamResponse]:
+        return self.upstream.request("PATCH", path, ctx=self._bff.ctx, **options)
+
+    def delete(self, path: str, **options: Any) -> Awaitable[UpstreamResponse]:
+        return self.upstream.request("DELETE", path, ctx=self._bff.ctx, **options)
+
+    async def get_json(
+        self,
+        path: str,
+        *,
+        expect: type[dict[Any, Any]] | type[list[Any]] | None = None,
+        **options: Any,
+    ) -> Any:
+        """``GET path`` and its JSON body (4xx raises ``UpstreamStatusError`` here)."""
+        resp = await self.upstream.request("GET", path, ctx=self._bff.ctx, **options)
+        return resp.raise_for_status().json(expect)
+
+    async def cached_json(
+        self,
+        path: str,
+        *,
+        ttl: float | None = None,
+        vary: Iterable[str] = (),
+        expect: type[dict[Any, Any]] | type[list[Any]] | None = None,
+        **options: Any,
+    ) -> CacheResult[Any]:
+        """``GET path`` through the cache: the upstream's ``Cache-Control`` (else ``ttl``)
+        decides how long; coalesced, stale-while-revalidate and stale-if-error as the cache
+        is configured. Returns the ``CacheResult``: ``gather`` unwraps it and reports the
+        part as stale when it was. Without a cache configured, every call is a miss."""
+        ctx = self._bff.ctx
+        cache = self._bff.cache
+        upstream = self.upstream
+
+        async def fetch() -> CacheEntry[Any]:
+            resp = await upstream.request("GET", path, ctx=ctx, **options)
+            value = resp.raise_for_status().json(expect)
+            return CacheEntry(
+                value,
+                cache_control=resp.headers.get("cache-control"),
+                age=_age(resp.headers.get("age")),
+                status=resp.status,
+            )
+
+        if cache is None:
+            entry = await fetch()
+            return CacheResult(entry.value, "miss")
+        key = cache.key_for("GET", f"upstream://{upstream.name}{path}", ctx.request.headers, vary)
+        return await cache.get_or_fetch(key, fetch, ttl=ttl)
+
+    def __repr__(self) -> str:
+        return f"<BoundUpstream {self.upstream.name}>"
+
+
+def _age(value: str | None) -> float:
+    if value and value.isdigit():
+        return float(value)
+    return 0.0
+
+
+class BffContext:
+    """What ``ctx.bff`` is: the app's upstreams and cache, seen from one request."""
+
+    __slots__ = ("_bound", "cache", "ctx", "upstreams")
+
+    def __init__(self, ctx: Context, upstreams: Upstreams | None, cache: Cache | None) -> None:
+        self.ctx = ctx
+        self.upstreams = upstreams
+        self.cache = cache
+        self._bound: dict[str, BoundUpstream] | None = None
+
+    def upstream(self, name: str) -> BoundUpstream:
+        """The upstream ``name``, bound to this request (``KeyError`` naming the known ones)."""
+        bound = self._bound
+        if bound is None:
+            bound = self._bound = {}
+        found = bound.get(name)
+        if found is None:
+            if self.upstreams is None:
+                raise KeyError(f"no upstream named {name!r}: bff() was given no upstreams")
+            found = bound[name] = BoundUpstream(self.upstreams.get(name), self)
+        return found
+
+    @property
+    def deadline(self) -> float | None:
+        """The request's absolute deadline (``time.monotonic()``), or ``None``."""
+        return request_deadline(self.ctx)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the request's deadline, or ``None`` without one."""
+        at = request_deadline(self.ctx)
+        return None if at is None else max(0.0, at - time.monotonic())
+
+    async def gather(
+        self,
+        parts: Mapping[str, PartLike] | None = None,
+        /,
+        *,
+        deadline: float | None = None,
+        steps: Iterable[Step] = (),
+        **named: PartLike,
+    ) -> Gathered:
+        """``scallion.bff.gather`` bounded by the request's deadline as well as ``deadline``."""
+        return await gather(
+            parts,
+            deadline=deadline,
+            deadline_at=request_deadline(self.ctx),
+            steps=steps,
+            **named,
+        )
+
+    def __repr__(self) -> str:
+        names = [u.name for u in self.upstreams] if self.upstreams is not None else []
+        return f"<BffContext upstreams={names!r}>"
+
+
+def bff_of(ctx: Context) -> BffContext:
+    """``ctx.bff``, typed (for code checked by mypy); ``LookupError`` without ``bff()``."""
+    found = getattr(ctx, "bff", None)
+    if not isinstance(found, BffContext):
+        raise LookupError("ctx.bff is not installed: add app.use(bff(upstreams, ...))")
+    return found
+
+
+def bff(
+    upstreams: Upstreams | Iterable[Upstream] | None = None,
+    *,
+    cache: Cache | None = None,
+    budget: float | None = None,
+    header: str = DEADLINE_HEADER,
+    app: App | None = None,
+) -> Callable[[Context, Next], Awaitable[None]]:
+    """Middleware that installs ``ctx.bff`` and the request's deadline.
+
+    Args:
+        upstreams: an ``Upstreams`` registry or a list of ``Upstream``.
+        cache: the ``Cache`` behind ``cached_json`` (share it with ``response_cache``).
+        budget: seconds a request may take at most; the caller's ``X-Request-Deadline``
+            can only make it shorter. ``None``: only the caller's header counts. A
+            malformed header answers 400, a spent budget 504.
+        header: the incoming header with the caller's remaining milliseconds.
+        app: close the upstreams and the cache when this app shuts down.
+    """
+    registry = upstreams if isinstance(upstreams, Upstreams) or upstreams is None else None
+    if registry is None:
+        registry = Upstreams(*upstreams)  # type: ignore[misc]
+    limit = deadline_middleware(budget, header=header, enforce=False)
+
+    async def bff_middleware(ctx: Context, next: Next) -> None:
+        setattr(ctx, "bff", BffContext(ctx, registry, cache))  # noqa: B010  (ctx has a __dict__)
+        await limit(ctx, next)
+
+    if app is not None:
+        if registry is not None:
+            app.on("shutdown", registry.aclose)
+        if cache is not None:
+            app.on("shutdown", cache.aclose)
+    return bff_middleware
