@@ -348,7 +348,7 @@ def render_scale(scale: dict[str, Any]) -> list[str]:
     out = [
         "## Scale: `scallion serve --workers N` (issue #4 §4)",
         "",
-        f"Command: `{scale['command']}`  ",
+        f"Command: `{scale['command']}` ({scale.get('date', '')})  ",
         "wrk shares the same two cores as the server when it is not pinned, so 2 workers "
         "compete with the load generator: read the ratio, not the absolute number.",
         "",
@@ -382,8 +382,14 @@ def render_scale(scale: dict[str, Any]) -> list[str]:
     return out
 
 
-def write(doc: dict[str, Any], stem: str, *, latest: bool) -> tuple[Path, Path]:
-    """Merge ``doc`` into ``bench/results/<stem>.json`` and render the Markdown next to it."""
+def write(
+    doc: dict[str, Any], stem: str, *, latest: bool, primary: bool = True
+) -> tuple[Path, Path]:
+    """Merge ``doc`` into ``bench/results/<stem>.json`` and render the Markdown next to it.
+
+    A ``primary`` document (the HTTP run) replaces the file's date, machine and versions;
+    a secondary one (``scale``) only adds its own section and keeps them.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{stem}.json"
     merged: dict[str, Any] = {}
@@ -392,7 +398,10 @@ def write(doc: dict[str, Any], stem: str, *, latest: bool) -> tuple[Path, Path]:
             merged = json.loads(path.read_text())
         except ValueError:
             merged = {}
-    merged.update(doc)
+    if primary or not merged:
+        merged.update(doc)
+    else:
+        merged.update({k: v for k, v in doc.items() if k not in ("date", "machine", "versions")})
     path.write_text(json.dumps(merged, indent=2) + "\n")
     md = RESULTS / f"{stem}.md"
     text = markdown(merged)
