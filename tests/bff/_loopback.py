@@ -14,8 +14,9 @@ A raw asyncio server (no framework in the way, so each fault is exactly what it 
     GET /close              closes the connection without answering
     GET /flaky?fail=N       the first N requests to this server answer 503, then 200
 
-``server.fail_status = 500`` makes every request answer that status. ``server.hits`` counts requests per path; ``server.connections`` counts accepted sockets;
-``server.open_connections`` counts those currently open.
+``server.fail_status = 500`` makes every request answer that status. ``server.hits``
+counts requests per path, ``server.connections`` accepted sockets and
+``server.open_connections`` those still open.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class LoopbackServer:
         path = parts.path
         query = dict(parse_qsl(parts.query))
         self.hits[path] += 1
-        self.requests.append({"method": method, "path": path, "headers": headers})
+        self.requests.append({"method": method, "target": target, "path": path, "headers": headers})
         if self.default_delay:
             await asyncio.sleep(self.default_delay)
         send = writer.write

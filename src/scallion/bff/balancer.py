@@ -9,7 +9,8 @@ skipped and its share goes to the others.
 - ``LeastOutstanding``: fewest calls in flight first; ties rotate like round robin, so
   equal instances still share the load evenly.
 
-On a retry the instance that just failed is tried last.
+On a retry the instance that just failed is tried last, and the rotation does not move
+on, so a failing instance is not tried first by every call.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class RoundRobin:
     def order(self, instances: Sequence[Instance], avoid: Instance | None) -> Sequence[Instance]:
         n = len(instances)
         start = self._next % n
-        self._next = start + 1
+        if avoid is None:  # a retry does not move the rotation on
+            self._next = start + 1
         ordered = [*instances[start:], *instances[:start]]
         if avoid is not None and n > 1 and ordered[0] is avoid:
             ordered.append(ordered.pop(0))
@@ -82,7 +84,8 @@ class LeastOutstanding:
     def order(self, instances: Sequence[Instance], avoid: Instance | None) -> Sequence[Instance]:
         n = len(instances)
         start = self._next % n
-        self._next = start + 1
+        if avoid is None:
+            self._next = start + 1
         rotated = [*instances[start:], *instances[:start]]
         # sorted() is stable, so equal loads keep the rotated order
         ordered = sorted(rotated, key=_load)
