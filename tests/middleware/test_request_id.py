@@ -140,3 +140,19 @@ def test_bad_options() -> None:
         request_id(header="X-Id\r\n")
     with pytest.raises(TypeError):
         request_id(echo="no")  # type: ignore[arg-type]
+
+
+def test_errors_that_refuse_attributes_still_carry_the_id() -> None:
+    import pydantic
+
+    class Model(pydantic.BaseModel):
+        n: int
+
+    async def fail(ctx: Any) -> None:
+        Model.model_validate({"n": "x"})  # pydantic's error cannot take a .headers attribute
+
+    r = client(error_handler(), request_id(), handler=fail).get(
+        "/", headers={"X-Request-ID": "v-1"}
+    )
+    assert r.status_code == 400
+    assert r.headers["x-request-id"] == "v-1" and r.json()["request_id"] == "v-1"

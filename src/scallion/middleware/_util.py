@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["add_error_headers", "snake_case"]
+if TYPE_CHECKING:
+    from ..context import Context
+
+__all__ = ["PENDING_ERROR_HEADERS", "add_error_headers", "snake_case"]
+
+PENDING_ERROR_HEADERS: Final = "_scallion_error_headers"
+"""Where headers wait on ``ctx`` when the error itself cannot carry them."""
 
 
-def add_error_headers(err: BaseException, headers: Iterable[tuple[str, str]]) -> None:
+def add_error_headers(
+    err: BaseException, headers: Iterable[tuple[str, str]], ctx: Context | None = None
+) -> None:
     """Put ``headers`` on a passing error so the error response carries them too.
 
     The App (and ``error_handler``) drop headers set before an error and send the
     error's own ``headers`` instead (DESIGN §2), so middleware that must mark every
     response (request id, security headers) adds them here. Headers the error already
-    has win. Errors that cannot take attributes are left alone.
+    has win. For errors that cannot take attributes (pydantic's ``ValidationError``) the
+    headers wait on ``ctx`` instead, where ``error_handler`` picks them up.
     """
     current = getattr(err, "headers", None)
     if current is None:
@@ -22,9 +32,11 @@ def add_error_headers(err: BaseException, headers: Iterable[tuple[str, str]]) ->
         try:
             err.headers = current  # type: ignore[attr-defined]
         except (AttributeError, TypeError):
-            return
+            current = None
     if isinstance(current, dict):
         _fill(current, headers)
+    elif ctx is not None:
+        _fill(ctx.__dict__.setdefault(PENDING_ERROR_HEADERS, {}), headers)
 
 
 def _fill(target: dict[str, object], headers: Iterable[tuple[str, str]]) -> None:

@@ -45,6 +45,7 @@ import orjson
 
 from ..errors import ClientDisconnect, HttpError, reason_phrase
 from ..types import Middleware, Next
+from ._util import PENDING_ERROR_HEADERS
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -145,11 +146,13 @@ def classify(err: BaseException) -> ErrorInfo:
             _jsonable(details) if details is not None else None,
             headers if isinstance(headers, Mapping) else {},
         )
+    own = getattr(err, "headers", None)
+    headers = own if isinstance(own, Mapping) else {}
     if callable(getattr(err, "errors", None)):
-        return ErrorInfo(400, "Validation failed", True, _validation_details(err))
+        return ErrorInfo(400, "Validation failed", True, _validation_details(err), headers)
     if _is_jwt_error(err):
-        return ErrorInfo(401, "Authentication failed", True, None, _JWT_HEADERS)
-    return ErrorInfo(500, reason_phrase(500), False)
+        return ErrorInfo(401, "Authentication failed", True, None, {**_JWT_HEADERS, **headers})
+    return ErrorInfo(500, reason_phrase(500), False, None, headers)
 
 
 def _check_format(format: object) -> None:
@@ -198,7 +201,9 @@ def error_handler(
         if res.headers_sent or not ctx.respond:
             return  # the response is already on its way: nothing left to answer with
         res.headers = before if before is not None else {}
-        for name, value in info.headers.items():
+        pending = ctx.__dict__.pop(PENDING_ERROR_HEADERS, None)
+        headers = {**pending, **info.headers} if pending else info.headers
+        for name, value in headers.items():
             try:
                 res.set(name, value)
             except (TypeError, ValueError):

@@ -146,7 +146,7 @@ def request_id(
             await next()
         except Exception as err:
             if echo:
-                add_error_headers(err, ((key, rid),))
+                add_error_headers(err, ((key, rid),), ctx)
             raise
 
     return request_id_middleware

@@ -48,7 +48,9 @@ def response_time(*, header: str = "X-Response-Time", digits: int = 2) -> Middle
         try:
             await next()
         except Exception as err:
-            add_error_headers(err, ((header, template.format((perf_counter() - start) * 1e3)),))
+            add_error_headers(
+                err, ((header, template.format((perf_counter() - start) * 1e3)),), ctx
+            )
             raise
         ctx.response.headers[key] = template.format((perf_counter() - start) * 1e3)
 

@@ -197,7 +197,7 @@ def security_headers(
         try:
             await next()
         except Exception as err:
-            add_error_headers(err, chosen)
+            add_error_headers(err, chosen, ctx)
             raise
 
     return security_headers_middleware
