@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["Headers", "State"]
 
@@ -78,6 +78,11 @@ class State:
 
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(values)
+
+    if TYPE_CHECKING:  # let type checkers accept ``state.user = ...``; no runtime cost
+
+        def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __contains__(self, name: str) -> bool:
         return name in self.__dict__

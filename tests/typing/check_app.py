@@ -59,6 +59,8 @@ async def handler(ctx: Context, next: Callable[[], Awaitable[Any]]) -> None:
     assert_type(await ctx.request.body(), bytes)
     assert_type(await ctx.request.text(), str)
     assert_type(ctx.cookies.get("sid"), str | None)
+    ctx.state.user = {"id": 1}  # the state namespace takes any attribute
+    assert_type(ctx.state.user, Any)
     ctx.body = sse(_events())
 
 
