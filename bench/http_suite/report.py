@@ -112,6 +112,14 @@ def _reference(
     return None
 
 
+def spread(rec: dict[str, Any]) -> str:
+    """Half the min-max range of the repetitions, as a share of the median (noise gauge)."""
+    values = [float(r["rps"]) for r in rec.get("reps", [])]
+    if len(values) < 2 or not rec.get("rps_median"):
+        return ""
+    return f"±{(max(values) - min(values)) / 2 / float(rec['rps_median']) * 100:.0f}%"
+
+
 def _k(v: float) -> str:
     return f"{v / 1000:.1f}k" if v >= 1000 else f"{v:.0f}"
 
@@ -258,7 +266,8 @@ def markdown(doc: dict[str, Any]) -> str:
             f"One worker per server pinned to CPU {s['server_cpu']}, wrk (1 thread, "
             f"{s['connections']} keep-alive connections) pinned to CPU {s['wrk_cpu']}; "
             f"{s['warmup_s']} s warm-up, "
-            f"{s['duration_s']} s timed, median of {s['reps']} interleaved repetitions. "
+            f"{s['duration_s']} s timed, median of {s['reps']} interleaved repetitions "
+            "(spread: half the min-max range of the repetitions). "
             "Each cell: median req/s (ratio to the raw ASGI callable on the same server; "
             "own-server peers against raw ASGI on granian).",
             "",
@@ -291,11 +300,13 @@ def markdown(doc: dict[str, Any]) -> str:
                         f"{float(r['rps_median']) / ref:.2f}" if ref else "",
                         f"{float(r['rps_median']) / sref:.2f}" if sref else "",
                         f"{float(r['p99_ms_median']):.2f}",
+                        spread(r),
                     ]
                 )
             out += [f"**{sc}**", ""]
             out += _md_table(
-                ["framework @ server", "req/s", "vs raw ASGI", "vs scallion", "p99 ms"], body
+                ["framework @ server", "req/s", "vs raw ASGI", "vs scallion", "p99 ms", "spread"],
+                body,
             )
             out.append("")
         tg = targets(http)
