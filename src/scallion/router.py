@@ -24,6 +24,7 @@ a known path with the wrong method into 405 and an unknown method into 501.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 from urllib.parse import urlencode
 
@@ -449,13 +450,14 @@ class Router:
 
     def _dispatch(self, ctx: Context, next: Callable[[], Any]) -> Awaitable[Any]:
         table = self._table or self._build()
-        raw_path = ctx.request.raw_path
+        request = ctx.request
+        raw_path = request.raw_path
         hits = table.find(raw_path)
         if not hits:
             if not table.has_always:
                 return ready(next())
             return self._dispatch_chain(ctx, next, table, raw_path, _NO_ROUTES)
-        method = ctx.request.method
+        method = request.method
         if len(hits) == 1:
             route, params = hits[0]
             ctx.matched.append(route)
@@ -468,7 +470,8 @@ class Router:
                 _set_params(ctx, params)
                 ctx.router_path = route.path
                 ctx.router_name = route.name
-                return ready(route.stack(ctx, next))
+                result = route.stack(ctx, next)
+                return result if type(result) is CoroutineType else ready(result)
             return self._dispatch_chain(ctx, next, table, raw_path, hits)
         ctx.matched.extend([route for route, _ in hits])
         routes = [hit for hit in hits if hit[0].allows(method)]
