@@ -126,16 +126,34 @@ class _Backend:
 class _Endpoint:
     """The route handler of one endpoint: plan the parts, gather, shape, merge, answer."""
 
-    __slots__ = ("backends", "config", "forwards_body", "needs", "timeout")
+    __slots__ = ("backends", "config", "forwards_body", "segment_inputs", "timeout")
 
     def __init__(self, config: EndpointConfig, backends: list[_Backend], timeout: float | None):
         self.config = config
         self.backends = backends
         self.timeout = config.timeout if config.timeout is not None else timeout
         self.forwards_body = any(b.forward_body for b in backends)
-        self.needs = {b.name: b.config.depends_on for b in backends}
+        # Client inputs placed in a path segment: checked once, before any call is made.
+        inputs: dict[tuple[str, str], str] = {}
+        for backend in backends:
+            for p in backend.config.template.placeholders:
+                if p.kind in ("param", "query") and not p.in_query:
+                    inputs[(p.kind, p.name)] = p.text
+        self.segment_inputs = tuple((kind, name, text) for (kind, name), text in inputs.items())
+
+    def _check_inputs(self, ctx: Context) -> None:
+        params = ctx.params
+        query = ctx.query
+        for kind, name, text in self.segment_inputs:
+            value = params.get(name, "") if kind == "param" else query.get(name, "")
+            if isinstance(value, list):
+                value = value[0] if value else ""
+            if value in ("", ".", ".."):
+                raise HttpError(400, f"invalid value for {text}")
 
     async def __call__(self, ctx: Context) -> None:
+        if self.segment_inputs:
+            self._check_inputs(ctx)
         at = request_deadline(ctx)
         if self.timeout is not None:
             mine = time.monotonic() + self.timeout
