@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 POOL = 256
 TOTAL = 1024
@@ -146,10 +146,53 @@ class Rnet:
         return None
 
 
-ALL: dict[str, type[Aiohttp | Httpx | Pyreqwest | Rnet]] = {
+class Scallion:
+    """scallion's own ``Upstream`` over its default transport: the layer's cost per call.
+
+    One ``Upstream`` per host, as an application declares them; ``full`` adds a breaker
+    per instance and a retry policy with a budget (the features on, never triggered).
+    """
+
+    name = "scallion"
+    dist = "pyreqwest"
+    full = False
+
+    def __init__(self) -> None:
+        self.upstreams: dict[str, Any] = {}
+
+    def _upstream(self, base: str) -> Any:
+        from scallion.bff.retry import RetryBudget, RetryPolicy
+        from scallion.bff.upstream import Upstream
+
+        options: dict[str, Any] = {"max_connections": POOL, "headers": HEADERS, "timeout": 10.0}
+        if self.full:
+            options["breaker"] = {"minimum_calls": 20}
+            options["retry"] = RetryPolicy(3, budget=RetryBudget())
+        upstream = self.upstreams[base] = Upstream(base, base, **options)
+        return upstream
+
+    async def get(self, url: str) -> int:
+        base, _, path = url.partition("/users")
+        upstream = self.upstreams.get(base) or self._upstream(base)
+        resp = await upstream.get("/users" + path)
+        return int(resp.status)
+
+    async def aclose(self) -> None:
+        for upstream in self.upstreams.values():
+            await upstream.aclose()
+
+
+class ScallionFull(Scallion):
+    name = "scallion-full"
+    full = True
+
+
+ALL: dict[str, type[Aiohttp | Httpx | Pyreqwest | Rnet | Scallion]] = {
     "aiohttp": Aiohttp,
     "httpx": Httpx,
     "pyreqwest": Pyreqwest,
     "pyreqwest-mt": PyreqwestMT,
     "rnet": Rnet,
+    "scallion": Scallion,
+    "scallion-full": ScallionFull,
 }

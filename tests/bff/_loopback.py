@@ -10,6 +10,7 @@ A raw asyncio server (no framework in the way, so each fault is exactly what it 
     GET /garbage            200 application/json whose body is not JSON
     GET /array              200 a JSON array
     GET /truncated          Content-Length: 100, sends 20 bytes, closes
+    GET /stall-body         headers and part of the body, then nothing (until the client closes)
     GET /chunked-cut        chunked, sends one chunk, closes without the last chunk
     GET /close              closes the connection without answering
     GET /flaky?fail=N       the first N requests to this server answer 503, then 200
@@ -158,6 +159,14 @@ class LoopbackServer:
                 b'{"user": {"id": 7, '
             )
             await writer.drain()
+            return False
+        elif path == "/stall-body":
+            send(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n"
+                b'{"user": '
+            )
+            await writer.drain()
+            await reader.read()
             return False
         elif path == "/chunked-cut":
             send(

@@ -115,6 +115,14 @@ async def test_hanging_upstream_times_out_on_time(make: Factory, server: Loopbac
     assert server.open_connections == 0
 
 
+async def test_a_body_that_stalls_times_out_on_time(make: Factory, server: LoopbackServer) -> None:
+    t = make()
+    start = time.perf_counter()
+    with pytest.raises(TransportTimeout):
+        await t.request("GET", server.url + "/stall-body", {}, None, 0.3)
+    assert 0.25 < time.perf_counter() - start < 0.8
+
+
 @pytest.mark.parametrize(
     ("path", "error"),
     [

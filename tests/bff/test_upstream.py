@@ -449,6 +449,7 @@ async def test_every_fault_is_a_quick_typed_error_and_the_pool_heals(
         return info.value
 
     await fails("/hang", UpstreamTimeout)
+    await fails("/stall-body", UpstreamTimeout)
     slow = await fails("/slow?ms=600", UpstreamTimeout)
     assert "0.3s" in str(slow)
     err = await fails("/status/503", UpstreamStatusError)

@@ -28,7 +28,16 @@ __all__ = ["Balancer", "Instance", "LeastOutstanding", "RoundRobin", "make_balan
 class Instance:
     """One base URL of an upstream: its pool, breaker and load."""
 
-    __slots__ = ("base", "breaker", "calls", "label", "outstanding", "transport", "url")
+    __slots__ = (
+        "base",
+        "breaker",
+        "calls",
+        "enforces_timeout",
+        "label",
+        "outstanding",
+        "transport",
+        "url",
+    )
 
     def __init__(self, url: str, transport: Transport, breaker: CircuitBreaker | None) -> None:
         parts = urlsplit(url)
@@ -40,6 +49,8 @@ class Instance:
         self.base = url.rstrip("/")  # a path is appended: base + "/users/7"
         self.label = parts.netloc
         self.transport = transport
+        # Transports that end calls by their own timeout spare us a timer per call.
+        self.enforces_timeout = bool(getattr(transport, "enforces_timeout", False))
         self.breaker = breaker
         self.outstanding = 0
         self.calls = 0

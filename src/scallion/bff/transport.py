@@ -96,7 +96,14 @@ class TransportResponse:
 
 @runtime_checkable
 class Transport(Protocol):
-    """Sends one request and reads the whole answer; swap implementations freely."""
+    """Sends one request and reads the whole answer; swap implementations freely.
+
+    ``enforces_timeout`` says the transport itself ends every call by its ``timeout``
+    (pool wait included), so the ``Upstream`` need not arm a timer of its own per call;
+    a transport without the attribute gets one.
+    """
+
+    enforces_timeout: bool
 
     async def request(
         self,
@@ -122,8 +129,11 @@ class _Limiter:
     def __init__(self, limit: int | None) -> None:
         self.sem = asyncio.Semaphore(limit) if limit else None
 
-    async def acquire(self) -> float:
-        """Take a slot; return the seconds spent waiting for it (0.0 on the fast path)."""
+    async def acquire(self, timeout: float | None) -> float:
+        """Take a slot within ``timeout``; return the seconds waited (0.0 on the fast path).
+
+        ``TransportTimeout`` when no slot frees up in time.
+        """
         sem = self.sem
         if sem is None:
             return 0.0
@@ -131,7 +141,17 @@ class _Limiter:
             await sem.acquire()  # never blocks: a free slot is taken synchronously
             return 0.0
         start = time.perf_counter()
-        await sem.acquire()
+        if timeout is None:
+            await sem.acquire()
+        else:
+            timer = asyncio.timeout(timeout)
+            try:
+                async with timer:
+                    await sem.acquire()
+            except TimeoutError:
+                if not timer.expired():
+                    raise
+                raise TransportTimeout("timed out waiting for a pooled connection") from None
         return time.perf_counter() - start
 
     def release(self) -> None:
@@ -215,6 +235,8 @@ class PyreqwestTransport:
         http2: speak HTTP/2 with prior knowledge (h2c upstreams); default HTTP/1.1.
     """
 
+    enforces_timeout = True
+
     def __init__(
         self,
         *,
@@ -269,7 +291,7 @@ class PyreqwestTransport:
         if self._closed:
             raise ConnectFailed("transport is closed")
         start = time.perf_counter()
-        pool_wait = await self._limiter.acquire()
+        pool_wait = await self._limiter.acquire(timeout)
         pool = self._pool
         pool.inflight += 1
         exc = self._exc
@@ -337,6 +359,8 @@ class AiohttpTransport:
     same way for every transport without aiohttp's per-request tracing overhead.
     """
 
+    enforces_timeout = True
+
     def __init__(
         self,
         *,
@@ -387,7 +411,7 @@ class AiohttpTransport:
         if session is None:
             session = self._session = self._new_session()
         start = time.perf_counter()
-        pool_wait = await self._limiter.acquire()
+        pool_wait = await self._limiter.acquire(timeout)
         self._inflight += 1
         try:
             remaining = None
@@ -447,6 +471,8 @@ class ASGITransport:
     The URL's host and port become the scope's ``server``; the app sees a normal HTTP/1.1
     request from ``client``. An exception escaping the app is ``ResponseBroken``.
     """
+
+    enforces_timeout = False
 
     def __init__(self, app: ASGIApp, *, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
         self.app = app

@@ -11,9 +11,14 @@ One call: the bulkhead admits it (or ``BulkheadFull``), the balancer picks an in
 whose breaker lets it through (or ``BreakerOpen``), the transport sends it with the
 propagated headers and the remaining budget in ``X-Request-Deadline``, and the outcome is
 fed back to that instance's breaker. Idempotent calls are retried on another instance with
-backoff and jitter while the retry budget lasts. Every attempt, pool wait and backoff sleep
-included, runs under ``asyncio.timeout`` ending at the per-call timeout or the deadline,
-whichever is first, so no call outlives either.
+backoff and jitter while the retry budget lasts.
+
+Deadlines are hard. Each attempt has one limit, the per-call timeout or the deadline,
+whichever comes first, and every wait in it is bounded by that limit: the bulkhead queue,
+the pool wait and the request itself. The default transports end a request by its own
+timeout (the Rust request ends too, not just our await); any other transport gets an
+``asyncio.timeout``. The retry policy never sleeps past the deadline. So no call
+outlives its deadline, and no timer is armed on the happy path.
 
 A status in ``fail_statuses`` (default 5xx) raises ``UpstreamStatusError`` keeping the
 status and body; any other status, 4xx included, is returned for the caller to judge
@@ -373,40 +378,28 @@ class Upstream:
         per_try = timeout or self.timeout
 
         policy = self.retry
-        if policy is None or policy.attempts < 2 or not policy.allows(method, sent):
-            if policy is not None and policy.budget is not None:
-                policy.budget.deposit()
+        if policy is None:
             return await self._attempt(method, path, sent, body, per_try, deadline, None, 1)
-        return await self._with_retries(policy, method, path, sent, body, per_try, deadline)
-
-    async def _with_retries(
-        self,
-        policy: RetryPolicy,
-        method: str,
-        path: str,
-        sent: dict[str, str],
-        body: bytes | None,
-        per_try: float,
-        deadline: float | None,
-    ) -> UpstreamResponse:
-        last: list[Instance | None] = [None]
-
-        async def attempt(n: int) -> UpstreamResponse:
-            return await self._attempt(method, path, sent, body, per_try, deadline, last, n + 1)
-
-        if deadline is None:
-            return await policy.run(attempt, method=method, headers=sent)
-        # Backoff sleeps are bounded by the policy; this is the hard stop for everything.
-        timer = asyncio.timeout(max(0.0, deadline - time.monotonic()))
-        try:
-            async with timer:
-                return await policy.run(attempt, method=method, headers=sent, deadline=deadline)
-        except TimeoutError:
-            if not timer.expired():
-                raise
-            raise DeadlineExceeded(
-                f"deadline exceeded calling upstream {self.name!r}", upstream=self.name
-            ) from None
+        if policy.budget is not None:
+            policy.budget.deposit()
+        if policy.attempts < 2 or not policy.allows(method, sent):
+            return await self._attempt(method, path, sent, body, per_try, deadline, None, 1)
+        # Retries: each attempt is bounded by the deadline, and next_delay() never sleeps
+        # past it, so the whole call ends by the deadline without a timer of its own.
+        tried: list[Instance | None] = [None]
+        retry = 0
+        while True:
+            try:
+                return await self._attempt(
+                    method, path, sent, body, per_try, deadline, tried, retry + 1
+                )
+            except Exception as exc:
+                delay = policy.next_delay(exc, retry, deadline)
+                if delay is None:
+                    raise
+            if delay > 0:
+                await policy.sleep(delay)
+            retry += 1
 
     # -- one attempt -----------------------------------------------------------------------------
 
@@ -418,7 +411,7 @@ class Upstream:
         body: bytes | None,
         per_try: float,
         deadline: float | None,
-        last: list[Instance | None] | None,
+        tried: list[Instance | None] | None,
         attempt: int,
     ) -> UpstreamResponse:
         now = time.monotonic()
@@ -438,30 +431,34 @@ class Upstream:
         permit: Permit | None = None
         url = path
         queued = 0.0
-        timer = asyncio.timeout(remaining)
         try:
-            async with timer:
-                if bulkhead is not None:
-                    queued = await self._enter(bulkhead)
-                    held = True
-                instance, permit = self._pick(last[0] if last else None)
-                if last is not None:
-                    last[0] = instance
-                url = instance.base + path
-                if self.deadline_header is not None and deadline is not None:
-                    left = int((deadline - time.monotonic()) * 1000)
-                    sent[self.deadline_header] = str(max(left, 0))
-                instance.outstanding += 1
-                instance.calls += 1
-                try:
+            if bulkhead is not None:
+                queued = await self._enter(bulkhead, limit)
+                held = True
+            instance, permit = self._pick(tried[0] if tried else None)
+            if tried is not None:
+                tried[0] = instance
+            url = instance.base + path
+            if self.deadline_header is not None and deadline is not None:
+                left = int((deadline - time.monotonic()) * 1000)
+                sent[self.deadline_header] = str(max(left, 0))
+            instance.outstanding += 1
+            instance.calls += 1
+            try:
+                if instance.enforces_timeout:
                     resp = await instance.transport.request(
                         method, url, sent, body, limit - time.monotonic()
                     )
-                finally:
-                    instance.outstanding -= 1
+                else:
+                    async with asyncio.timeout(limit - time.monotonic()):
+                        resp = await instance.transport.request(
+                            method, url, sent, body, limit - time.monotonic()
+                        )
+            finally:
+                instance.outstanding -= 1
         except TimeoutError:
             # Cut short by the request's deadline: says nothing about the upstream's health.
-            cut = by_deadline and (timer.expired() or time.monotonic() >= limit - 0.002)
+            cut = by_deadline and time.monotonic() >= limit - 0.002
             self._record(instance, permit, None if cut else True)
             err: UpstreamError
             if cut:
@@ -534,8 +531,12 @@ class Upstream:
         if permit is not None and instance is not None and instance.breaker is not None:
             instance.breaker.record(permit, failed)
 
-    async def _enter(self, bulkhead: asyncio.Semaphore) -> float:
-        """Take a bulkhead slot; the seconds waited, or ``BulkheadFull`` past the bound."""
+    async def _enter(self, bulkhead: asyncio.Semaphore, limit: float) -> float:
+        """Take a bulkhead slot; the seconds waited.
+
+        ``BulkheadFull`` past ``max_queue_wait``; ``TimeoutError`` when the attempt's own
+        limit (timeout or deadline) comes first.
+        """
         if not bulkhead.locked():
             await bulkhead.acquire()
             return 0.0
@@ -545,12 +546,14 @@ class Upstream:
                 upstream=self.name,
             )
         start = time.perf_counter()
-        wait = asyncio.timeout(self.max_queue_wait)
+        remaining = limit - time.monotonic()
+        by_limit = remaining < self.max_queue_wait
+        wait = asyncio.timeout(remaining if by_limit else self.max_queue_wait)
         try:
             async with wait:
                 await bulkhead.acquire()
         except TimeoutError:
-            if not wait.expired():
+            if not wait.expired() or by_limit:
                 raise
             raise BulkheadFull(
                 f"upstream {self.name!r} stayed full for {self.max_queue_wait:g}s",
