@@ -36,6 +36,7 @@ def _cpus(args: argparse.Namespace) -> tuple[int | None, int | None]:
 
 def cmd_http(args: argparse.Namespace) -> int:
     from bench.http_suite import report, runner, wrk
+    from bench.http_suite.servers import ROOT
 
     if wrk.wrk_path() is None:
         print(wrk.INSTALL_HINT, file=sys.stderr)
@@ -72,22 +73,23 @@ def cmd_http(args: argparse.Namespace) -> int:
         return 0
     start_machine = report.machine()
     records = runner.run(settings)
-    doc = {
+    http_doc: dict[str, Any] = {
+        "command": report.command_line(),
+        "settings": settings.to_json(),
+        "notes": {f.name: f.notes for f in settings.frameworks},
+        "records": [r.to_json() for r in records],
+    }
+    doc: dict[str, Any] = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": start_machine | {"load_average_end": list(os.getloadavg())},
         "versions": report.versions(),
-        "http": {
-            "command": report.command_line(),
-            "settings": settings.to_json(),
-            "notes": {f.name: f.notes for f in settings.frameworks},
-            "records": [r.to_json() for r in records],
-        },
+        "http": http_doc,
     }
     print()
-    print(report.text_table(doc["http"]))
+    print(report.text_table(http_doc))
     stem = args.out or dt.date.today().isoformat() + ("-quick" if quick else "")
     path, md = report.write(doc, stem, latest=not quick and args.out is None)
-    print(f"\nwrote {path.relative_to(report.ROOT)} and {md.relative_to(report.ROOT)}")
+    print(f"\nwrote {path.relative_to(ROOT)} and {md.relative_to(ROOT)}")
     failed = [r for r in records if r.status == "failed"]
     if failed:
         print(f"{len(failed)} endpoint(s) FAILED; see above and the Markdown file", file=sys.stderr)

@@ -28,7 +28,7 @@ import gc
 import json
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -156,14 +156,18 @@ async def _receive() -> dict[str, Any]:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-async def _send(message: dict[str, Any]) -> None:
+async def _send(message: MutableMapping[str, Any]) -> None:
     return None
 
 
 def bench_context(number: int, repeat: int) -> dict[str, float]:
     app = App()
     scope = typical_scope()
-    return {"context_ns": best_ns(lambda: Context(app, scope, _receive, _send), number, repeat)}
+
+    def make() -> None:
+        Context(app, scope, _receive, _send)
+
+    return {"context_ns": best_ns(make, number, repeat)}
 
 
 BODIES: dict[str, Any] = {
@@ -208,9 +212,11 @@ def bench_requests(number: int, repeat: int) -> dict[str, float]:
         scope = typical_scope()
         scope["path"] = path
         scope["raw_path"] = path.encode()
-        sent: list[dict[str, Any]] = []
+        sent: list[MutableMapping[str, Any]] = []
 
-        async def send(message: dict[str, Any], sent: list[dict[str, Any]] = sent) -> None:
+        async def send(
+            message: MutableMapping[str, Any], sent: list[MutableMapping[str, Any]] = sent
+        ) -> None:
             sent.append(message)
 
         drive(app(dict(scope, state={}), _receive, send))

@@ -96,7 +96,7 @@ async def test_asgi_app_answers_its_scenarios(
 
 
 async def _aiohttp_answer(
-    client: AiohttpClient, sc: Scenario, extra: dict[str, str] | None = None
+    client: AiohttpClient[Any, Any], sc: Scenario, extra: dict[str, str] | None = None
 ) -> Answer:
     headers = {**sc.headers, **(extra or {})}
     async with client.request(sc.method, sc.path, data=sc.body or None, headers=headers) as resp:

@@ -34,7 +34,7 @@ async def echo(request: Request) -> Response:
 
 @base.router.get("/error")
 async def error() -> Response:
-    raise NotFound()
+    raise NotFound()  # type: ignore[no-untyped-call]
 
 
 mw10 = Application(router=Router())
@@ -43,14 +43,16 @@ mw10 = Application(router=Router())
 @mw10.router.get("/")
 async def hello_depth(request: Request) -> Response:
     response = text(HELLO)
-    response.add_header(b"x-depth", str(request.scope["state"]["depth"]).encode())
+    scope: dict[str, Any] = request.scope  # type: ignore[assignment]
+    response.add_header(b"x-depth", str(scope["state"]["depth"]).encode())
     return response
 
 
 async def layer(request: Request, handler: Callable[[Request], Awaitable[Response]]) -> Response:
     # BlackSheep's Request has no state namespace; the ASGI scope's "state" dict is the
     # per-request place every ASGI framework shares.
-    state = request.scope.setdefault("state", {})
+    scope: dict[str, Any] = request.scope  # type: ignore[assignment]
+    state = scope.setdefault("state", {})
     state["depth"] = state.get("depth", 0) + 1
     response = await handler(request)
     state["depth"] -= 1

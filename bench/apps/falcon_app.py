@@ -50,7 +50,7 @@ class Layer:
     """Falcon middleware is a pair of hooks rather than an onion; this is its equivalent."""
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        req.context.depth = req.context.get("depth", 0) + 1
+        req.context.depth = getattr(req.context, "depth", 0) + 1
 
     async def process_response(
         self,

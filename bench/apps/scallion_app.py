@@ -15,12 +15,12 @@ from scallion.router import Router
 from scallion.types import Next
 
 try:  # the middleware library lands separately; fall back to the request's own reader
-    from scallion.middleware import body_parser
+    from scallion.middleware import body_parser  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the checkout
     body_parser = None
 
 try:
-    from scallion.middleware import serve_static
+    from scallion.middleware import serve_static  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the checkout
     serve_static = None
 

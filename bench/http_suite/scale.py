@@ -176,15 +176,16 @@ def main(args: argparse.Namespace) -> int:
     )
     records = run(duration, warmup, reps, cpus)
     settings = {"duration_s": duration, "warmup_s": warmup, "reps": reps, "connections": 64}
-    doc = {
+    scale_doc = to_json(records, report.command_line(), settings)
+    doc: dict[str, Any] = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": report.machine(),
         "versions": report.versions(),
-        "scale": to_json(records, report.command_line(), settings),
+        "scale": scale_doc,
     }
-    for line in report.render_scale(doc["scale"]):
+    for line in report.render_scale(scale_doc):
         print(line)
     stem = args.out or dt.date.today().isoformat() + ("-quick" if args.quick else "")
     path, md = report.write(doc, stem, latest=not args.quick and args.out is None, primary=False)
-    print(f"wrote {path.relative_to(report.ROOT)} and {md.relative_to(report.ROOT)}")
+    print(f"wrote {path.relative_to(servers.ROOT)} and {md.relative_to(servers.ROOT)}")
     return 1 if any(r.status != "ok" for r in records) else 0
