@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -189,7 +190,9 @@ async def test_an_invalid_content_length_is_a_400(declared: str) -> None:
     assert sent.status == 400
 
 
-async def test_a_client_that_disconnects_mid_body_causes_no_error_storm() -> None:
+async def test_a_client_that_disconnects_mid_body_causes_no_error_storm(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     app = App()
     errors: list[BaseException] = []
     app.on("error", lambda err, ctx: errors.append(err))
@@ -198,6 +201,7 @@ async def test_a_client_that_disconnects_mid_body_causes_no_error_storm() -> Non
     sent = await asgi_request(app.use(reader("json")), scope, receive)
     assert errors == []
     assert sent.messages == []  # nobody is listening; nothing is sent
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_an_outer_middleware_sees_the_413_as_an_http_error() -> None:

@@ -225,6 +225,7 @@ async def test_client_disconnect_mid_response_closes_the_generator_at_once_starl
     assert log == ["finally"]
     assert errors == []
     assert b"never" not in sent.body
+    assert asyncio.all_tasks() == {asyncio.current_task()}  # no leaked watcher or stream
 
 
 async def test_client_disconnect_during_a_fast_stream_stops_it() -> None:

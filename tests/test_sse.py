@@ -104,6 +104,7 @@ async def test_a_client_disconnect_closes_the_event_source() -> None:
     assert sent.body == b"data: one\n\n"
     assert log == ["source closed"]
     assert errors == []
+    assert asyncio.all_tasks() == {asyncio.current_task()}  # the pending anext() is gone too
 
 
 async def test_an_error_in_the_event_source_ends_the_stream_and_is_reported() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import re
 import sys
@@ -400,3 +401,32 @@ async def test_layer_stack_matches_method_and_path() -> None:
     assert broken.status_code == 500
     assert broken.text == "done(err): handle_request caught this and called next(err)"
     assert (unknown.status_code, unknown.text) == (404, "done(): no layer for DELETE /users")
+
+
+async def test_always_await_names_the_forgetful_middleware() -> None:
+    module = load("always_await")
+    assert (await get(module.app)).text == "Hello World"
+    with pytest.warns(RuntimeWarning, match="never awaited"):  # do_async_operation()
+        wrong = await get(module.wrong_app)
+        gc.collect()
+    assert wrong.status_code == 500
+    assert "always_await" in wrong.text and "wrong" in wrong.text
+    assert "missing an `await`" in str(module.errors_seen[-1])
+
+
+async def test_error_rethrow_reports_and_keeps_the_error() -> None:
+    module = load("error_rethrow")
+    module.events.clear()
+    response = await get(module.app, "/doc")
+    assert (response.status_code, response.text) == (403, "not yours")
+    # reported twice, as in Koa: once by the middleware, once by the App it rethrew to
+    assert module.events == ["/doc: not yours", "/doc: not yours"]
+
+
+async def test_state_sharing_between_middleware() -> None:
+    app = load("state_sharing").app
+    async with AsyncTestClient(app) as client:
+        ann = await client.get("/", headers={"authorization": "Bearer ann-token"})
+        anon = await client.get("/")
+    assert ann.json() == {"hello": "ann"}
+    assert anon.json() == {"hello": "stranger"}
