@@ -20,15 +20,20 @@ hook makes the server exit non-zero with the hook's error in the log.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import importlib.util
 import math
 import multiprocessing
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal
 
 from .types import ASGIApp
@@ -375,9 +380,38 @@ def _run_uvicorn(
     kwargs.update(options)
     if target.import_string is not None:
         _check_importable(target.import_string)
-        uvicorn.run(target.import_string, **kwargs)
-    else:
-        uvicorn.run(target.obj, **kwargs)
+    with _signals_end_cleanly():
+        uvicorn.run(target.import_string or target.obj, **kwargs)
+
+
+class _Stopped(BaseException):
+    """Raised by our SIGTERM/SIGINT handler; caught around ``uvicorn.run``."""
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped(signum)
+
+
+@contextlib.contextmanager
+def _signals_end_cleanly() -> Iterator[None]:
+    """Make a graceful uvicorn shutdown return normally, so ``scallion serve`` exits 0.
+
+    After draining, uvicorn restores the previous SIGTERM/SIGINT handlers and raises the
+    signal again so that an embedding program sees it; with the default handlers the
+    process would die of SIGTERM. Our handler turns that into a normal return, and also
+    stops cleanly if a signal arrives before uvicorn has installed its own handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except _Stopped:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _uvicorn_http2() -> dict[str, Any]:

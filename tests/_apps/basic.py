@@ -1,14 +1,15 @@
 """A small app for real-server tests: every observable event goes to ``$SCALLION_TEST_EVENTS``.
 
-Routes: ``/`` (hello), ``/pid`` (the worker's PID), ``/slow?s=1`` (sleeps, for graceful
-drain), ``/sse`` (an endless event stream whose ``finally`` is recorded), ``/echo`` (POST,
-reads the body under a 1 KiB limit).
+Routes: ``/`` (hello), ``/env`` (the app's env), ``/pid?block=0.05`` (the worker's PID,
+after blocking its loop), ``/slow?s=1`` (sleeps, for graceful drain), ``/sse`` (an endless
+event stream whose ``finally`` is recorded), ``/echo`` (POST, body limit 1 KiB).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 
 from scallion import App, Context, sse
@@ -55,7 +56,11 @@ async def routes(ctx: Context, next: Next) -> None:
     if path == "/":
         ctx.body = "hello from scallion"
     elif path == "/pid":
+        # ``block`` holds this worker's event loop, so concurrent clients reach the others.
+        time.sleep(float(ctx.query.get("block", "0")))
         ctx.body = {"pid": os.getpid()}
+    elif path == "/env":
+        ctx.body = {"env": ctx.app.env}
     elif path == "/slow":
         record("slow-begin")
         await asyncio.sleep(float(ctx.query.get("s", "1")))
