@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import sys
 from typing import Any
 
@@ -163,8 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     depth.set_defaults(func=cmd_depth)
 
     args = parser.parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so every ``finally`` and the
+    # atexit handler in servers.py kill the server process groups this run started.
+    signal.signal(signal.SIGTERM, _terminate)
     result: int = args.func(args)
     return result
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
