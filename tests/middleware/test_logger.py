@@ -222,3 +222,14 @@ class TestOptions:
 def test_redact_querystring(query: str, expected: str) -> None:
     secret = frozenset({"token", "api_key", "secret"})
     assert redact_querystring(query, secret) == expected
+
+
+def test_unencodable_body_does_not_break_the_log_line() -> None:
+    out = io.StringIO()
+
+    async def handler(ctx: Any) -> None:
+        ctx.body = {"when": object()}  # orjson cannot encode this
+
+    r = client(logger(format="json", stream=out), handler=handler).get("/")
+    assert r.status_code == 500
+    assert records(out)[0]["bytes"] is None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from ..context import Context
 
-__all__ = ["PENDING_ERROR_HEADERS", "add_error_headers", "snake_case"]
+__all__ = ["PENDING_ERROR_HEADERS", "add_error_headers", "iso_now", "snake_case"]
 
 PENDING_ERROR_HEADERS: Final = "_scallion_error_headers"
 """Where headers wait on ``ctx`` when the error itself cannot carry them."""
@@ -52,3 +53,22 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 def snake_case(name: str) -> str:
     """``bodyParser`` -> ``body_parser``; ``serve-static`` -> ``serve_static``."""
     return _CAMEL.sub(r"_\1", name).replace("-", "_").lower()
+
+
+_second = -1
+_prefix = ""
+
+
+def iso_now(suffix: str = "Z") -> str:
+    """Now in UTC as ISO 8601 with milliseconds (``2025-01-31T12:00:00.123Z``).
+
+    The date-and-time part is formatted once per second: ``datetime.isoformat`` per
+    request costs more than the rest of an access-log line.
+    """
+    global _second, _prefix
+    now = time.time()
+    second = int(now)
+    if second != _second:
+        _prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = second
+    return f"{_prefix}.{int((now - second) * 1000):03d}{suffix}"

@@ -42,6 +42,9 @@ def conditional_get() -> Middleware:
 
     async def conditional_get_middleware(ctx: Context, next: Next) -> None:
         await next()
+        headers = ctx.request.headers
+        if "if-none-match" not in headers and "if-modified-since" not in headers:
+            return  # the usual case: nothing to compare
         if ctx.fresh:
             res = ctx.response
             body = res.body

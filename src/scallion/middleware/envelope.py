@@ -20,11 +20,11 @@ for everything. Inside ``error_handler()`` it never sees errors, which pass it b
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import response as _r
 from ..types import Middleware, Next
+from ._util import iso_now
 from .error_handler import ERROR_ATTR
 
 if TYPE_CHECKING:
@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["FIELDS", "envelope"]
 
 FIELDS: Final = ("code", "data", "message", "request_id", "timestamp")
-
-
-def _timestamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _is_json(content_type: str) -> bool:
@@ -111,7 +107,7 @@ def envelope(
                 if rid:
                     out[name] = rid
             elif field == "timestamp":
-                out[name] = _timestamp()
+                out[name] = iso_now()
             else:
                 out[name] = values[field]
         if error is not None and body is error:

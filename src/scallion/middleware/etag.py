@@ -15,7 +15,6 @@ compression or re-encoding downstream must not break revalidation.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 from typing import TYPE_CHECKING
@@ -30,9 +29,8 @@ __all__ = ["etag", "etag_for_bytes"]
 
 
 def etag_for_bytes(data: bytes, *, weak: bool = True) -> str:
-    """``W/"<length hex>-<base64url BLAKE2b-96>"`` for ``data``."""
-    digest = hashlib.blake2b(data, digest_size=12).digest()
-    tag = f'"{len(data):x}-{base64.urlsafe_b64encode(digest).decode()}"'
+    """``W/"<length hex>-<BLAKE2b-96 hex>"`` for ``data``."""
+    tag = f'"{len(data):x}-{hashlib.blake2b(data, digest_size=12).hexdigest()}"'
     return "W/" + tag if weak else tag
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote_plus
@@ -33,6 +32,7 @@ import orjson
 
 from ..errors import ClientDisconnect
 from ..types import Middleware, Next
+from ._util import iso_now
 from .error_handler import classify
 
 if TYPE_CHECKING:
@@ -78,6 +78,13 @@ def _names(value: Iterable[str], option: str) -> frozenset[str]:
     if isinstance(value, str) or not all(isinstance(item, str) for item in value):
         raise TypeError(f"logger({option}=...) must be a list of str")
     return frozenset(item.lower() for item in value)
+
+
+def _length(ctx: Context) -> int | None:
+    try:
+        return ctx.response.length
+    except TypeError:  # a body JSON cannot encode: the App answers 500 for it
+        return None
 
 
 def redact_querystring(querystring: str, secret: frozenset[str]) -> str:
@@ -147,7 +154,7 @@ def logger(
         path = request.raw_path
         if query:
             path += "?" + (redact_querystring(query, hidden_query) if hidden_query else query)
-        size = ctx.response.length if error is None else None
+        size = _length(ctx) if error is None else None
         state = ctx._state
         rid = state.get("request_id") if state is not None else None
         user_agent = request.headers.get("user-agent") or ""
@@ -167,7 +174,7 @@ def logger(
             record["headers"] = headers_of(request.headers.items())
             record["response_headers"] = headers_of(ctx.response.headers.items())
         if as_json:
-            record["time"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+            record["time"] = iso_now("+00:00")
             line = orjson.dumps(record).decode()
         else:
             line = (
