@@ -53,7 +53,9 @@ def build_cli() -> Any:
     from .server import HTTP_MODES, LOG_LEVELS, SERVERS
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-    @click.version_option(__version__, "-V", "--version", prog_name="scallion")
+    @click.version_option(
+        __version__, "-V", "--version", prog_name="scallion", message="%(prog)s %(version)s"
+    )
     def cli() -> None:
         """scallion: an onion-model ASGI framework with an Express layer and a BFF layer."""
 
