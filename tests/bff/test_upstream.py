@@ -548,3 +548,78 @@ async def test_upstream_over_an_in_process_app() -> None:
         assert missing.status == 404
     finally:
         await users.aclose()
+
+
+async def test_in_process_upstream_is_bounded_by_a_timer() -> None:
+    """A transport that does not enforce its own timeout gets one from the Upstream."""
+    service = App()
+
+    async def slow(ctx, next):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(5)
+
+    service.use(slow)
+    users = Upstream("users", "http://users.internal", transport=ASGITransport(service))
+    try:
+        start = time.perf_counter()
+        with pytest.raises(UpstreamTimeout):
+            await users.get("/x", timeout=0.2)
+        assert time.perf_counter() - start < 0.5
+        start = time.perf_counter()
+        with pytest.raises(DeadlineExceeded):
+            await users.get("/x", deadline=time.monotonic() + 0.15)
+        assert time.perf_counter() - start < 0.4
+    finally:
+        await users.aclose()
+
+
+async def test_flapping_instance_breaker_opens_probes_and_closes(
+    servers: list[LoopbackServer], make: Any
+) -> None:
+    breaker = {**BREAKER, "wait_duration": 0.2, "half_open_calls": 2}
+    users = make("users", servers[0].url, breaker=breaker)
+    (state,) = [b for b in users.breakers()]
+    servers[0].fail_status = 500
+    for _ in range(3):
+        with pytest.raises(UpstreamStatusError):
+            await users.get("/ok")
+    assert state.state is BreakerState.OPEN
+    with pytest.raises(BreakerOpen):
+        await users.get("/ok")
+    servers[0].fail_status = 0  # the instance recovers
+    await asyncio.sleep(0.25)
+    for _ in range(2):
+        assert (await users.get("/ok")).status == 200  # the probes
+    assert state.state is BreakerState.CLOSED
+    assert servers[0].hits["/ok"] == 5
+
+
+async def test_bulkhead_wait_never_outlives_the_deadline(
+    servers: list[LoopbackServer], make: Any
+) -> None:
+    users = make("users", servers[0].url, max_concurrent=1, max_queue_wait=5.0)
+    busy = asyncio.ensure_future(users.get("/slow?ms=500"))
+    await asyncio.sleep(0.02)
+    start = time.perf_counter()
+    with pytest.raises(DeadlineExceeded):
+        await users.get("/ok", deadline=time.monotonic() + 0.15)
+    assert time.perf_counter() - start < 0.35
+    start = time.perf_counter()
+    with pytest.raises(UpstreamTimeout) as info:
+        await users.get("/ok", timeout=0.1)
+    assert not isinstance(info.value, DeadlineExceeded)
+    assert time.perf_counter() - start < 0.3
+    await busy
+    assert (await users.get("/ok")).status == 200
+
+
+async def test_concurrent_fan_out_over_three_upstreams(servers: list[LoopbackServer]) -> None:
+    ups = Upstreams(*(Upstream(s.name, s.url, breaker={}) for s in servers))
+    try:
+        for srv in servers:
+            srv.default_delay = 0.1
+        start = time.perf_counter()
+        got = await asyncio.gather(*(u.get_json("/ok") for u in ups for _ in range(20)))
+        assert time.perf_counter() - start < 0.6  # 60 calls at once, not one after another
+        assert sorted({g["server"] for g in got}) == ["a", "b", "c"]
+    finally:
+        await ups.aclose()
