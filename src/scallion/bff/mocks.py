@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -261,22 +260,17 @@ async def serve_app(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Run
         def capture_signals(self) -> Any:
             yield
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    bound = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, host=host, port=bound, lifespan="on", log_level="warning", access_log=False
+        app, host=host, port=port, lifespan="on", log_level="warning", access_log=False
     )
     server = _Quiet(config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():
-            sock.close()
             task.result()  # raises why it failed
-            raise RuntimeError(f"server on {host}:{bound} stopped while starting")
+            raise OSError(f"cannot serve on {host}:{port}")
         await asyncio.sleep(0.005)
+    bound = int(server.servers[0].sockets[0].getsockname()[1])
     return RunningServer(f"http://{host}:{bound}", bound, server, task)
 
 
