@@ -128,6 +128,7 @@ def test_content_type_charset_and_length() -> None:
     assert req.length == 12
     assert fake_context().request.length is None
     assert fake_context(headers={"content-length": "x"}).request.length is None
+    assert fake_context(headers={"content-length": "\xb2"}).request.length is None
 
 
 @pytest.mark.parametrize(

@@ -135,6 +135,13 @@ def test_redirect_percent_encodes_non_ascii_but_keeps_escapes() -> None:
     assert ctx.response.get("location") == "/caf%C3%A9?q=a%20b&x=%20"
 
 
+def test_redirect_cannot_inject_headers() -> None:
+    ctx = fake_context()
+    ctx.redirect("/next\r\nSet-Cookie: admin=1")
+    assert ctx.response.get("location") == "/next%0D%0ASet-Cookie:%20admin=1"
+    assert "set-cookie" not in ctx.response.headers
+
+
 def test_redirect_over_http() -> None:
     async def go(ctx: Context, next: Any) -> None:
         ctx.redirect("https://example.com/\u00fcber")

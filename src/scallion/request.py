@@ -218,7 +218,7 @@ class Request:
     @property
     def length(self) -> int | None:
         value = self.get("content-length")
-        return int(value) if value.isdigit() else None
+        return int(value) if value.isascii() and value.isdigit() else None
 
     def is_type(self, *types: str) -> str | None:
         """The first of ``types`` the request's Content-Type matches, else ``None``."""
@@ -259,7 +259,7 @@ class Request:
         declared = self.get("content-length")
         if not declared:
             return
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):  # "²".isdigit() is True
             raise HttpError(400, "Invalid Content-Length header")
         if int(declared) > self.body_limit:
             raise self._too_large()
