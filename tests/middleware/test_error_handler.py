@@ -268,3 +268,33 @@ class TestOptions:
     def test_keyword_only(self) -> None:
         with pytest.raises(TypeError):
             error_handler(True)  # type: ignore[misc]
+
+
+async def test_client_disconnect_passes_through_untouched() -> None:
+    seen: list[Any] = []
+    app = App()
+    app.on("error", lambda err, ctx: seen.append(err))
+
+    async def read(ctx: Any, next: Any) -> None:
+        await ctx.request.body()
+
+    app.use(error_handler(), read)
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [],
+        "scheme": "http",
+    }
+    await app(scope, receive, send)
+    assert sent == [] and seen == []  # nobody is left to answer, and it is not an app error

@@ -237,3 +237,34 @@ def test_set_timeout_bad_options() -> None:
         set_timeout(0)
     with pytest.raises(TypeError):
         set_timeout("1")  # type: ignore[arg-type]
+
+
+async def test_slow_request_body_is_cut_off() -> None:
+    """A client trickling its body cannot hold the handler past the deadline."""
+
+    async def read_body(ctx: Any) -> None:
+        ctx.body = {"size": len(await ctx.request.body())}
+
+    app = app_with(timeout(0.05), handler=read_body)
+    sent: list[dict[str, Any]] = []
+
+    async def trickle() -> dict[str, Any]:
+        await asyncio.sleep(0.02)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [(b"content-type", b"text/plain")],
+        "scheme": "http",
+    }
+    started = time.perf_counter()
+    await app(scope, trickle, send)
+    assert time.perf_counter() - started < 1
+    assert sent[0]["status"] == 504
