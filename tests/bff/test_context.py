@@ -1,0 +1,137 @@
+"""ctx.bff: the bff() middleware, bound upstreams, cached_json, gather under the deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from scallion import App, Router
+from scallion.bff import (
+    Cache,
+    Part,
+    Upstream,
+    Upstreams,
+    UpstreamStatusError,
+    bff,
+    bff_of,
+)
+from scallion.testing import AsyncTestClient
+
+from ._loopback import LoopbackServer
+
+
+@pytest.fixture(name="raw")
+async def raw_fixture() -> AsyncIterator[LoopbackServer]:
+    server = await LoopbackServer("raw").start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+def make_app(raw: LoopbackServer, cache: Cache | None = None, budget: float | None = None) -> App:
+    app = App()
+    upstreams = Upstreams(Upstream("raw", raw.url, timeout=2.0))
+    app.use(bff(upstreams, cache=cache, budget=budget, app=app))
+    router = Router()
+
+    @router.get("/echo")
+    async def echo(ctx: Any) -> None:
+        ctx.body = await ctx.bff.upstream("raw").get_json("/echo")
+
+    @router.get("/page")
+    async def page(ctx: Any) -> None:
+        raw_up = bff_of(ctx).upstream("raw")
+        got = await ctx.bff.gather(
+            fast=raw_up.get_json("/ok"),
+            slow=Part(raw_up.get_json("/slow?ms=3000"), fallback={"late": True}),
+            deadline=2.0,
+        )
+        got.to_response(ctx)
+
+    @router.get("/cached")
+    async def cached(ctx: Any) -> None:
+        got = await ctx.bff.gather(data=ctx.bff.upstream("raw").cached_json("/ok", ttl=30))
+        got.to_response(ctx)
+
+    @router.get("/missing-upstream")
+    async def missing(ctx: Any) -> None:
+        ctx.bff.upstream("nope")
+
+    app.use(router.routes())
+    return app
+
+
+async def test_calls_carry_the_request_headers_and_deadline(raw: LoopbackServer) -> None:
+    async with AsyncTestClient(make_app(raw, budget=1.0)) as client:
+        r = await client.get("/echo", headers={"x-request-id": "abc", "traceparent": "00-x"})
+    sent = r.json()["headers"]
+    assert sent["x-request-id"] == "abc" and sent["traceparent"] == "00-x"
+    assert 800 <= int(sent["x-request-deadline"]) <= 1000
+
+
+async def test_gather_is_cut_by_the_callers_deadline(raw: LoopbackServer) -> None:
+    before = set(asyncio.all_tasks())
+    async with AsyncTestClient(make_app(raw)) as client:
+        started = time.monotonic()
+        r = await client.get("/page", headers={"x-request-deadline": "200"})
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.0
+    assert r.headers["x-scallion-completed"] == "false"
+    assert r.json() == {
+        "fast": {"ok": True, "server": "raw"},
+        "slow": {"late": True},
+        "missing": ["slow"],
+    }
+    left = set(asyncio.all_tasks()) - before - {asyncio.current_task()}
+    # only the loopback server's own connection handlers may remain
+    assert all("LoopbackServer" in repr(t.get_coro()) for t in left), left
+
+
+async def test_cached_json_hits_and_serves_stale_on_error(raw: LoopbackServer) -> None:
+    clock = [1000.0]
+    cache = Cache(default_ttl=5, stale_ttl=60, clock=lambda: clock[0])
+    async with AsyncTestClient(make_app(raw, cache=cache)) as client:
+        for _ in range(3):
+            r = await client.get("/cached")
+            assert r.json() == {"data": {"ok": True, "server": "raw"}, "missing": []}
+        assert raw.hits["/ok"] == 1
+        clock[0] += 40  # past the 30 s ttl: stale now; the upstream starts failing
+        raw.fail_status = 503
+        r = await client.get("/cached")
+    assert r.json()["stale"] == ["data"] and r.json()["data"]["ok"] is True
+    assert r.headers["x-scallion-completed"] == "true"
+
+
+async def test_unknown_upstream_and_missing_middleware(raw: LoopbackServer) -> None:
+    async with AsyncTestClient(make_app(raw)) as client:
+        r = await client.get("/missing-upstream")
+    assert r.status_code == 500
+    app = App()
+
+    async def handler(ctx: Any) -> None:
+        bff_of(ctx)
+
+    app.use(handler)
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/")).status_code == 500
+
+
+async def test_get_json_raises_on_4xx(raw: LoopbackServer) -> None:
+    upstream = Upstream("raw", raw.url)
+    app = App()
+    app.use(bff([upstream], app=app))
+
+    async def handler(ctx: Any) -> None:
+        try:
+            await ctx.bff.upstream("raw").get_json("/status/404")
+        except UpstreamStatusError as exc:
+            ctx.body = {"status": exc.upstream_status}
+
+    app.use(handler)
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/")).json() == {"status": 404}
