@@ -32,7 +32,7 @@ _MAX_MS = 24 * 3600 * 1000  # a day: anything larger is a mistake, not a budget
 def parse_deadline(value: str) -> float:
     """Seconds from a header value of whole milliseconds; ``ValueError`` if malformed."""
     text = value.strip()
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise ValueError(f"{DEADLINE_HEADER} must be whole milliseconds, got {value[:32]!r}")
     return min(int(text), _MAX_MS) / 1000
 

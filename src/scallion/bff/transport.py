@@ -232,7 +232,6 @@ class PyreqwestTransport:
         pool_idle_timeout: seconds an idle keep-alive connection is kept.
         heal_after: replace the pool after this many connection failures in a row (0: never).
         heal_interval: at most one replacement per this many seconds.
-        http2: speak HTTP/2 with prior knowledge (h2c upstreams); default HTTP/1.1.
     """
 
     enforces_timeout = True
@@ -245,7 +244,6 @@ class PyreqwestTransport:
         pool_idle_timeout: float = 60.0,
         heal_after: int = 5,
         heal_interval: float = 1.0,
-        http2: bool = False,
     ) -> None:
         from pyreqwest import exceptions as exc
 
@@ -253,7 +251,6 @@ class PyreqwestTransport:
         self._connect_timeout = connect_timeout
         self._idle = pool_idle_timeout
         self._max = max_connections
-        self._http2 = http2
         self._limiter = _Limiter(max_connections)
         self._healer = _Healer(heal_after, heal_interval)
         self._retiring = _Retiring()
@@ -272,7 +269,7 @@ class PyreqwestTransport:
         )
         if self._max:
             builder = builder.max_connections(self._max)
-        builder = builder.http2_prior_knowledge() if self._http2 else builder.http1_only()
+        builder = builder.http1_only()
         return _PyreqwestPool(builder.build())
 
     @property
@@ -558,5 +555,5 @@ def default_transport(**options: Any) -> Transport:
     try:
         import pyreqwest  # noqa: F401
     except ImportError:
-        return AiohttpTransport(**{k: v for k, v in options.items() if k != "http2"})
+        return AiohttpTransport(**options)
     return PyreqwestTransport(**options)
