@@ -151,6 +151,17 @@ def test_a_tampered_signed_cookie_is_rejected() -> None:
     assert unsigned.cookies.get("user", signed=True) is None
 
 
+def test_a_hostile_non_ascii_signature_is_rejected_not_a_500() -> None:
+    ctx = fake_context(headers={"cookie": "user=ann; user.sig=\xe9\xe9"}, keys=["secret"])
+    assert ctx.cookies.get("user", signed=True) is None
+
+    async def me(ctx: Context, next: Any) -> None:
+        ctx.body = {"user": ctx.cookies.get("user", signed=True)}
+
+    response = http(App(keys=["k"]).use(me), headers={"cookie": b"user=ann; user.sig=caf\xc3\xa9"})
+    assert response.json() == {"user": None}
+
+
 def test_key_rotation_accepts_an_old_key_and_re_signs_with_the_new_one() -> None:
     old_signature = sign("user=ann", "old")
     ctx = fake_context(

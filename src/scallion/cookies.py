@@ -37,6 +37,8 @@ def sign(data: str, key: str | bytes) -> str:
 
 def verify(data: str, signature: str, keys: Sequence[str | bytes]) -> int:
     """Index of the key that signed ``data``, or -1."""
+    if not signature.isascii():  # compare_digest raises TypeError on non-ASCII str
+        return -1
     for index, key in enumerate(keys):
         if hmac.compare_digest(sign(data, key), signature):
             return index
