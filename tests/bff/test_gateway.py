@@ -539,3 +539,30 @@ def test_check_gateway_reports_without_serving(tmp_path: Path) -> None:
     assert str(error) == f"{bad}:2: endpoints[0]: missing required field 'backends'"
     missing = check_gateway(tmp_path / "nope.yaml")
     assert "cannot read the file" in str(missing[0])
+
+
+def test_auth_and_rate_limit_compile_to_library_middleware(tmp_path: Path) -> None:
+    from importlib.util import find_spec
+
+    path = tmp_path / "g.yaml"
+    path.write_text(
+        "upstreams: {a: {url: 'http://127.0.0.1:1'}}\n"
+        "endpoints:\n"
+        "  - path: /x\n"
+        "    auth: {type: jwt, secret: s3cret-s3cret-s3cret-s3cret-s3cret, algorithms: [HS256]}\n"
+        "    backends: [{upstream: a, path: /x}]\n"
+        "  - path: /y\n"
+        "    rate_limit: {limit: 5, window: 1}\n"
+        "    backends: [{upstream: a, path: /y}]\n"
+    )
+    messages = [str(e) for e in check_gateway(path)]
+    for module, line, field in [("jwt_auth", 3, "auth"), ("rate_limit", 6, "rate_limit")]:
+        mentioned = [m for m in messages if f"scallion.middleware.{module}" in m]
+        if find_spec(f"scallion.middleware.{module}") is None:
+            # Not in this install: said clearly, at config time, with the line.
+            (message,) = mentioned
+            index = 0 if field == "auth" else 1
+            assert message.startswith(f"{path}:{line}: endpoints[{index}].{field}: ")
+            assert "does not provide" in message
+        else:
+            assert mentioned == []
