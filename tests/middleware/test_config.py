@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from scallion.middleware import ConfigError, from_config
+from scallion.middleware.config import BUILTIN
 
 from ._helpers_a import client
 
@@ -229,3 +230,21 @@ class TestErrors:
 
     def test_factory_returning_a_non_middleware(self) -> None:
         assert "not a middleware" in self.error({"bad": {}}, registry={"bad": lambda: 42})
+
+
+def test_disabled_entries_are_never_imported() -> None:
+    cfg = {"bad": {"enabled": False}}
+    stack = from_config(cfg, registry={"bad": "scallion.middleware.not_written_yet:bad"})
+    assert stack.names == ()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_every_builtin_name_resolves_or_says_it_is_not_available(name: str) -> None:
+    from scallion.middleware.config import _resolve
+
+    try:
+        factory = _resolve(name, BUILTIN, "<test>")
+    except ConfigError as exc:
+        assert f"middleware {name!r} is not available" in str(exc) or "not installed" in str(exc)
+    else:
+        assert callable(factory)

@@ -37,11 +37,14 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..compose import compose
-from ..types import Middleware
+from ..types import Middleware, Next
 from ._util import snake_case
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 __all__ = ["BUILTIN", "ConfigError", "from_config", "load_config"]
 
@@ -364,5 +367,10 @@ def from_config(
         built.append(middleware)
         labels.append(canonical)
     stack = compose(built)
-    stack.names = tuple(labels)  # type: ignore[attr-defined]
-    return stack
+
+    def from_config_middleware(ctx: Context, next: Next) -> Any:
+        return stack(ctx, next)
+
+    from_config_middleware.names = tuple(labels)  # type: ignore[attr-defined]
+    from_config_middleware.middleware = tuple(built)  # type: ignore[attr-defined]
+    return from_config_middleware
