@@ -1,4 +1,8 @@
-"""The public surface is exactly the contract list (httpx's test_exported_members, as a spec)."""
+"""The public surface is exactly the contract list (httpx's test_exported_members, as a spec).
+
+The list is DESIGN §2's: ``from scallion import App, Router, compose, HttpError, Context``
+plus the request/response types, ``current_context`` and the SSE body.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ CONTRACT = [
     "HttpError",
     "Request",
     "Response",
+    "Router",
     "compose",
     "current_context",
     "sse",
