@@ -338,13 +338,16 @@ def _plan(parts: Mapping[str, Any], steps: Iterable[Step]) -> dict[str, _Node]:
         if step.name in nodes:
             raise ValueError(f"part {step.name!r} is defined twice")
         nodes[step.name] = _Node(step.name, step)
+    linked = False
     for node in nodes.values():
         for dep in node.part.needs:
             source = nodes.get(dep)
             if source is None:
                 raise ValueError(f"part {node.name!r} needs unknown part {dep!r}")
             source.dependents.append(node)
-    _check_acyclic(nodes)
+            linked = True
+    if linked:
+        _check_acyclic(nodes)
     return nodes
 
 
