@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
-import types
-from collections.abc import Callable
+import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from _apps.serving import ROOT, serving
+from _apps.serving import ROOT, free_port, launch, serving
 
 import scallion
 from scallion.cli import main
-from scallion.server import GATEWAY_ENV, gateway_app
 
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -124,52 +122,52 @@ def test_missing_server_prints_the_install_command(
     )
 
 
-# -- check / demo / gateway wiring, against a stand-in compiler module -----------------------
-# scallion.bff.gateway and scallion.bff.demo are built separately; these tests pin the
-# CLI's side of the contract: load_gateway(path) -> App, errors listed one per line.
+# -- the declarative gateway and the demo, for real ------------------------------------------
+
+BAD_GATEWAY = """\
+upstreams:
+  users: {url: "http://127.0.0.1:1"}
+endpoints:
+  - path: /x
+    backends:
+      - upstream: userz
+        path: /u/{idd}
+"""
 
 
-class ConfigErrors(Exception):
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__(f"{len(errors)} errors")
-        self.errors = errors
-
-
-def install_module(monkeypatch: pytest.MonkeyPatch, name: str, **attrs: Any) -> None:
-    module = types.ModuleType(name)
-    for key, value in attrs.items():
-        setattr(module, key, value)
-    monkeypatch.setitem(sys.modules, name, module)
-
-
-def compiler(calls: list[str]) -> Callable[[str], scallion.App]:
-    def load_gateway(path: str) -> scallion.App:
-        calls.append(path)
-        if "bad" in Path(path).name:
-            raise ConfigErrors([f"{path}:3: endpoints[0].backend: unknown upstream 'userz'"])
-        return scallion.App()
-
-    return load_gateway
-
-
-def test_check_prints_each_error_and_exits_1(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[str] = []
-    install_module(monkeypatch, "scallion.bff.gateway", load_gateway=compiler(calls))
+def test_check_lists_every_error_with_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("endpoints: []\n")
-    assert main(["check", str(bad)]) == 1
-    err = capsys.readouterr().err
-    assert f"{bad}:3: endpoints[0].backend: unknown upstream 'userz'" in err
-    good = tmp_path / "good.yml"
-    good.write_text("endpoints: []\n")
-    assert main(["check", str(good)]) == 0
-    assert f"{good}: ok" in capsys.readouterr().out
-    assert calls == [str(bad), str(good)]
-    # serve validates the same way before binding anything
+    bad.write_text(BAD_GATEWAY)
+    done = run_cli("check", str(bad))
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert f"{bad}:6: endpoints[0].backends[0].upstream: unknown upstream 'userz'" in lines[0]
+    assert lines[1].startswith(f"{bad}:7: endpoints[0].backends[0].path: unknown placeholder")
+    assert lines[-1] == f"{bad}: 2 errors"
+
+
+def test_check_accepts_the_example_gateway() -> None:
+    done = run_cli("check", "examples/gateway.yaml")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "examples/gateway.yaml: ok"
+
+
+def test_serve_refuses_an_invalid_gateway_before_binding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(BAD_GATEWAY)
     assert main(["serve", str(bad), "--port", "1"]) == 1
     assert "unknown upstream 'userz'" in capsys.readouterr().err
+
+
+def test_serve_a_gateway_file(tmp_path: Path) -> None:
+    with serving(str(ROOT / "examples" / "gateway.yaml"), tmp=tmp_path) as served:
+        spec = httpx.get(served.url + "/openapi.json", timeout=5)
+        assert spec.status_code == 200
+        assert spec.json()["info"]["title"] == "scallion demo gateway"
+        assert "/api/dashboard/{user_id}" in spec.json()["paths"]
+        assert served.terminate() == 0, served.output()
 
 
 def test_check_without_the_gateway_module_says_so(
@@ -182,29 +180,25 @@ def test_check_without_the_gateway_module_says_so(
     assert "the declarative gateway (scallion.bff.gateway)" in capsys.readouterr().err
 
 
-def test_gateway_app_factory_compiles_the_file_named_in_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[str] = []
-    install_module(monkeypatch, "scallion.bff.gateway", load_gateway=compiler(calls))
-    monkeypatch.setenv(GATEWAY_ENV, str(tmp_path / "gateway.yaml"))
-    assert isinstance(gateway_app(), scallion.App)
-    assert calls == [str(tmp_path / "gateway.yaml")]
-    monkeypatch.delenv(GATEWAY_ENV)
-    with pytest.raises(RuntimeError, match=GATEWAY_ENV):
-        gateway_app()
-
-
-def test_demo_passes_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[dict[str, Any]] = []
-
-    def demo_main(**options: Any) -> int:
-        seen.append(options)
-        return 0
-
-    install_module(monkeypatch, "scallion.bff.demo", main=demo_main)
-    assert main(["demo", "--host", "127.0.0.1", "--port", "4321"]) == 0
-    assert seen == [{"host": "127.0.0.1", "port": 4321}]
+def test_demo_serves_on_the_given_port_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    argv = ["-m", "scallion", "demo", "--host", "127.0.0.1", "--port", str(port), "--no-tour"]
+    served = launch(argv, tmp_path, port=port)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert served.proc.poll() is None, served.output()
+            try:
+                spec = httpx.get(served.url + "/openapi.json", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, served.output()
+                time.sleep(0.1)
+        assert spec.status_code == 200
+        served.proc.send_signal(signal.SIGINT)
+        assert served.wait_exit() == 0, served.output()
+    finally:
+        served.kill()
 
 
 def test_demo_without_the_demo_module_says_so(

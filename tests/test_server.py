@@ -148,6 +148,75 @@ def test_startup_failure_exits_non_zero_with_the_message(server_name: str, tmp_p
         assert "scallion-test-startup-failure" in served.output()
 
 
+def test_sighup_restarts_workers_without_failing_a_request(tmp_path: Path) -> None:
+    """granian's rolling restart: a new worker starts before the old one drains and stops."""
+    with serving(BASIC, tmp=tmp_path) as served:
+        first = httpx.get(served.url + "/pid", timeout=5).json()["pid"]
+        statuses: list[int] = []
+        pids: set[int] = set()
+        stop = threading.Event()
+
+        def hammer() -> None:
+            with httpx.Client(timeout=5) as client:
+                while not stop.is_set():
+                    response = client.get(served.url + "/pid")
+                    statuses.append(response.status_code)
+                    pids.add(response.json()["pid"])
+                    time.sleep(0.02)
+
+        client = threading.Thread(target=hammer)
+        client.start()
+        try:
+            served.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not any(
+                line == f"shutdown {first}" for line in served.event_lines()
+            ):
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            client.join(10)
+        assert f"shutdown {first}" in served.event_lines()
+        assert statuses and set(statuses) == {200}
+        assert len(pids) == 2, pids  # the old worker, then its replacement
+        assert served.terminate() == 0, served.output()
+
+
+def test_reload_picks_up_a_changed_module(tmp_path: Path) -> None:
+    code = tmp_path / "src"  # watched; the log and events files live outside it
+    code.mkdir()
+    source = code / "reloaded_app.py"
+    source.write_text(RELOADED.format(version="one"))
+    with serving("reloaded_app:app", "--reload", tmp=tmp_path / "run", cwd=code) as served:
+        assert httpx.get(served.url + "/", timeout=5).text == "one"
+        source.write_text(RELOADED.format(version="two"))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(served.url + "/", timeout=2).text == "two":
+                    break
+            except httpx.TransportError:
+                pass  # between the old worker and the new one
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the change was not served within 15 s:\n{served.output()}")
+        assert served.terminate() == 0, served.output()
+
+
+RELOADED = """
+from scallion import App
+
+app = App()
+
+
+async def answer(ctx, next):
+    ctx.body = "{version}"
+
+
+app.use(answer)
+"""
+
+
 # -- workers ---------------------------------------------------------------------------------
 
 

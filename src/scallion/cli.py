@@ -10,13 +10,17 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import __version__
 
 __all__ = ["main"]
 
 GATEWAY_SUFFIXES = (".yaml", ".yml")
+GATEWAY_MODULE = "scallion.bff.gateway"
+# Workers build the gateway themselves from the file named by $SCALLION_GATEWAY.
+GATEWAY_TARGET = f"{GATEWAY_MODULE}:app_from_env"
+GATEWAY_ENV = "SCALLION_GATEWAY"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,18 +136,13 @@ def build_cli() -> Any:
         graceful_timeout: float,
     ) -> int:
         """Serve TARGET: an app as module:app (or module:factory()), or a gateway YAML file."""
-        from .server import (
-            GATEWAY_ENV,
-            GATEWAY_TARGET,
-            MissingDependency,
-            ServerConfigError,
-            run_app,
-        )
+        from .server import MissingDependency, ServerConfigError, ServerStartError, run_app
 
         if env_name is not None:
             os.environ["SCALLION_ENV"] = env_name
         factory = False
         reload_paths: list[str] | None = None
+        start_method: Literal["spawn"] | None = None
         if target.endswith(GATEWAY_SUFFIXES):
             path = Path(target).resolve()
             if _check_gateway(path) != 0:
@@ -151,6 +150,8 @@ def build_cli() -> Any:
             os.environ[GATEWAY_ENV] = str(path)
             target, factory = GATEWAY_TARGET, True
             reload_paths = [os.getcwd(), str(path.parent)]
+            # Checking built the upstream clients here (a Rust runtime): workers must not fork.
+            start_method = "spawn"
         else:
             # Workers import the target from the current directory, as `python -m` would.
             cwd = os.getcwd()
@@ -170,8 +171,9 @@ def build_cli() -> Any:
                 factory=factory,
                 graceful_timeout=graceful_timeout if graceful_timeout > 0 else None,
                 reload_paths=reload_paths,
+                start_method=start_method,
             )
-        except (ServerConfigError, MissingDependency) as exc:
+        except (ServerConfigError, ServerStartError, MissingDependency) as exc:
             _fail(str(exc))
             return 1
         return 0
@@ -186,12 +188,24 @@ def build_cli() -> Any:
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
     @click.option(
         "--port",
-        default=3000,
+        default=8000,
         show_default=True,
         type=click.IntRange(0, 65535),
         help="Port of the demo gateway.",
     )
-    def demo(host: str, port: int) -> int:
+    @click.option(
+        "--tour/--no-tour",
+        default=True,
+        show_default=True,
+        help="Walk through aggregation, caching and a breaker over real HTTP first.",
+    )
+    @click.option(
+        "--gateway",
+        "gateway_file",
+        default=None,
+        help="Serve this gateway file over the mock services instead of the example.",
+    )
+    def demo(host: str, port: int, tour: bool, gateway_file: str | None) -> int:
         """Start mock upstreams and a gateway over them on loopback, and show what to try."""
         from .server import MissingDependency, import_feature
 
@@ -200,42 +214,36 @@ def build_cli() -> Any:
         except MissingDependency as exc:
             _fail(str(exc))
             return 1
-        result = demo_main(host=host, port=port)
+        result = demo_main(host=host, port=port, tour=tour, gateway_file=gateway_file)
         return result if isinstance(result, int) else 0
 
     return cli
 
 
 def _check_gateway(path: Path) -> int:
-    """Compile a gateway file to report its errors (file:line: field: message); 0 when valid."""
-    from .server import MissingDependency, load_gateway_compiler
+    """Report every error of a gateway file as ``file:line: field: message``; 0 when valid."""
+    from .server import MissingDependency, import_feature
 
     if not path.is_file():
         _fail(f"{path}: no such gateway file")
         return 1
     try:
-        load_gateway = load_gateway_compiler()
+        check_gateway = import_feature(GATEWAY_MODULE, "check_gateway", "the declarative gateway")
     except MissingDependency as exc:
         _fail(str(exc))
         return 1
     try:
-        load_gateway(str(path))
-    except Exception as exc:
-        for line in _error_lines(exc):
-            print(line, file=sys.stderr)
-        print(f"{path}: invalid", file=sys.stderr)
+        errors = check_gateway(str(path))
+    except Exception as exc:  # the compiler itself failed: show it rather than a traceback
+        errors = [f"{path}: {type(exc).__name__}: {exc}"]
+    if errors:
+        for error in errors:
+            print(error, file=sys.stderr)
+        count = len(errors)
+        print(f"{path}: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
         return 1
     print(f"{path}: ok")
     return 0
-
-
-def _error_lines(exc: BaseException) -> list[str]:
-    """One line per config error: the compiler's ``errors`` list when it has one."""
-    errors = getattr(exc, "errors", None)
-    if isinstance(errors, list | tuple) and errors:
-        return [str(error) for error in errors]
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()
 
 
 def _fail(message: str) -> None:

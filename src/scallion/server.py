@@ -39,11 +39,12 @@ from typing import Any, Literal
 from .types import ASGIApp
 
 __all__ = [
-    "GATEWAY_ENV",
     "INSTALL_HINT",
     "MissingDependency",
     "ServerConfigError",
-    "gateway_app",
+    "ServerStartError",
+    "find_import_string",
+    "import_feature",
     "run_app",
 ]
 
@@ -51,8 +52,6 @@ ServerName = Literal["granian", "uvicorn"]
 HttpMode = Literal["auto", "1", "2"]
 
 INSTALL_HINT = "pip install 'scallion[server]'"
-GATEWAY_ENV = "SCALLION_GATEWAY"
-GATEWAY_TARGET = "scallion.server:gateway_app"
 SERVERS: tuple[ServerName, ...] = ("granian", "uvicorn")
 HTTP_MODES: tuple[HttpMode, ...] = ("auto", "1", "2")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -63,6 +62,10 @@ _REGISTRY: dict[str, ASGIApp] = {}
 
 class ServerConfigError(ValueError):
     """The options asked for something the chosen server cannot do."""
+
+
+class ServerStartError(RuntimeError):
+    """The server could not start (most often: the address is already in use)."""
 
 
 class MissingDependency(ImportError):
@@ -90,6 +93,7 @@ def run_app(
     factory: bool = False,
     graceful_timeout: float | None = 30.0,
     reload_paths: list[str] | None = None,
+    start_method: Literal["fork", "spawn"] | None = None,
     **server_options: Any,
 ) -> None:
     """Serve an app in the foreground until SIGINT/SIGTERM; returns after a clean shutdown.
@@ -103,6 +107,9 @@ def run_app(
         graceful_timeout: seconds in-flight requests get to finish on shutdown before the
             worker is stopped hard; ``None`` waits for ever.
         reload_paths: directories (or files' directories) watched by ``reload``.
+        start_method: how granian starts workers for an import string: ``"spawn"`` when
+            this process holds something a fork must not inherit (a Rust async runtime,
+            threads, open clients); default: the platform's (fork on Linux before 3.14).
         server_options: passed through to ``granian.Granian`` / ``uvicorn.run`` as is.
 
     Raises:
@@ -134,6 +141,7 @@ def run_app(
             access_log=access_log,
             graceful_timeout=graceful_timeout,
             reload_paths=reload_paths,
+            start_method=start_method,
             options=server_options,
         )
     else:
@@ -268,6 +276,7 @@ def _run_granian(
     access_log: bool,
     graceful_timeout: float | None,
     reload_paths: list[str] | None,
+    start_method: Literal["fork", "spawn"] | None,
     options: dict[str, Any],
 ) -> None:
     granian = _import_server("granian")
@@ -297,7 +306,10 @@ def _run_granian(
     kwargs.update(options)
     if target.import_string is not None:
         _check_importable(target.import_string)
-        granian.Granian(target.import_string, **kwargs).serve()
+        if start_method is not None:
+            multiprocessing.set_start_method(start_method, force=True)
+        with _bind_errors(host, port):
+            granian.Granian(target.import_string, **kwargs).serve()
         return
     # An app object: workers are forked from here and find it in the registry.
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -311,9 +323,22 @@ def _run_granian(
     assert target.obj is not None
     _REGISTRY[key] = target.obj
     try:
-        granian.Granian(key, **kwargs).serve(target_loader=_load_registered)
+        with _bind_errors(host, port):
+            granian.Granian(key, **kwargs).serve(target_loader=_load_registered)
     finally:
         _REGISTRY.pop(key, None)
+
+
+@contextlib.contextmanager
+def _bind_errors(host: str, port: int) -> Iterator[None]:
+    """granian reports a socket it cannot bind as a bare RuntimeError from Rust."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "os error" not in str(exc):
+            raise
+        message = str(exc).splitlines()[0]
+        raise ServerStartError(f"cannot listen on {host}:{port}: {message}") from None
 
 
 def _granian_logging(base: dict[str, Any], level: str) -> dict[str, Any]:
@@ -434,26 +459,7 @@ def _uvicorn_logging(base: dict[str, Any], level: str) -> dict[str, Any]:
     return config
 
 
-# -- the declarative gateway ---------------------------------------------------------------
-
-
-def gateway_app() -> ASGIApp:
-    """Factory for ``scallion serve gateway.yaml``: compile the file named by ``$SCALLION_GATEWAY``.
-
-    Served as the import string ``scallion.server:gateway_app`` (a factory), so every
-    worker process, and every reload, compiles the gateway file itself.
-    """
-    path = os.environ.get(GATEWAY_ENV)
-    if not path:
-        raise RuntimeError(f"{GATEWAY_ENV} is not set: it names the gateway YAML file to serve")
-    load_gateway = load_gateway_compiler()
-    app: ASGIApp = load_gateway(path)
-    return app
-
-
-def load_gateway_compiler() -> Any:
-    """``scallion.bff.gateway.load_gateway``, or a MissingDependency saying what is missing."""
-    return import_feature("scallion.bff.gateway", "load_gateway", "the declarative gateway")
+# -- optional features -----------------------------------------------------------------------
 
 
 def import_feature(module_name: str, attr: str, feature: str) -> Any:

@@ -93,9 +93,14 @@ class Served:
 
 
 def launch(
-    argv: Sequence[str], tmp: Path, *, env: dict[str, str] | None = None, port: int | None = None
+    argv: Sequence[str],
+    tmp: Path,
+    *,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    cwd: Path = ROOT,
 ) -> Served:
-    """Run ``python <argv>`` from the repository root with an events file and a log."""
+    """Run ``python <argv>`` (from the repository root) with an events file and a log."""
     tmp.mkdir(parents=True, exist_ok=True)
     events = tmp / "events.txt"
     log = tmp / "server.log"
@@ -106,7 +111,7 @@ def launch(
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, *argv],
-            cwd=ROOT,
+            cwd=cwd,
             env=full_env,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -124,11 +129,12 @@ def serving(
     ready: bool = True,
     http2: bool = False,
     env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> Iterator[Served]:
     """``python -m scallion serve TARGET --host 127.0.0.1 --port N *args``, killed on exit."""
     port = free_port()
     argv = ["-m", "scallion", "serve", target, "--host", "127.0.0.1", "--port", str(port), *args]
-    served = launch(argv, tmp, env=env, port=port)
+    served = launch(argv, tmp, env=env, port=port, cwd=cwd)
     try:
         if ready:
             served.wait_ready(http2=http2)
