@@ -353,6 +353,39 @@ async def test_all_breakers_open_fails_fast(servers: list[LoopbackServer], make:
     assert servers[0].hits["/ok"] + servers[1].hits["/ok"] == 6
 
 
+async def test_open_breakers_are_not_retried(servers: list[LoopbackServer], make: Any) -> None:
+    servers[0].fail_status = 500
+    budget = RetryBudget(0.0, min_per_second=1.0)
+    users = make(
+        "users",
+        servers[0].url,
+        breaker=BREAKER,
+        retry=RetryPolicy(5, backoff=constant(0.05), budget=budget),
+    )
+    for _ in range(3):
+        with pytest.raises(UpstreamStatusError):
+            await users.get("/ok")  # 500 is not a retryable status
+    start = time.perf_counter()
+    with pytest.raises(BreakerOpen):
+        await users.get("/ok")
+    assert time.perf_counter() - start < 0.04  # no backoff sleeps
+    assert budget.exhausted == 0 and budget.balance() == 10.0
+
+
+async def test_a_saturated_pool_times_out_without_blaming_the_instance(
+    servers: list[LoopbackServer], make: Any
+) -> None:
+    users = make("users", servers[0].url, max_connections=1, timeout=0.15, breaker=BREAKER)
+    busy = asyncio.ensure_future(users.get("/slow?ms=800", timeout=2.0))
+    await asyncio.sleep(0.02)
+    for _ in range(3):  # 3 x 0.15 s, well inside the busy call's 0.8 s
+        with pytest.raises(UpstreamTimeout, match="no connection to upstream 'users' came free"):
+            await users.get("/ok")
+    assert users.breakers()[0].state is BreakerState.CLOSED
+    assert (await busy).status == 200
+    assert (await users.get("/ok")).pool_wait == 0.0
+
+
 async def test_client_errors_do_not_open_the_breaker(
     servers: list[LoopbackServer], make: Any
 ) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "ASGITransport",
     "AiohttpTransport",
     "ConnectFailed",
+    "PoolTimeout",
     "PyreqwestTransport",
     "ResponseBroken",
     "Transport",
@@ -62,6 +63,10 @@ class ConnectFailed(TransportError):
 
 class TransportTimeout(TransportError, TimeoutError):
     """The transport's own timeout (connect, pool or total) ran out."""
+
+
+class PoolTimeout(TransportTimeout):
+    """No pooled connection came free in time: our own saturation, not the upstream's."""
 
 
 class ResponseBroken(TransportError):
@@ -151,7 +156,7 @@ class _Limiter:
             except TimeoutError:
                 if not timer.expired():
                     raise
-                raise TransportTimeout("timed out waiting for a pooled connection") from None
+                raise PoolTimeout("timed out waiting for a pooled connection") from None
         return time.perf_counter() - start
 
     def release(self) -> None:
@@ -300,7 +305,7 @@ class PyreqwestTransport:
                 # The Rust request must end by itself: cancelling our await does not stop it.
                 remaining = timeout - (time.perf_counter() - start)
                 if remaining <= 0:
-                    raise TransportTimeout("timed out waiting for a pooled connection")
+                    raise PoolTimeout("timed out waiting for a pooled connection")
                 builder = builder.timeout(timedelta(seconds=remaining))
             resp = await builder.build().send()
             data = (await resp.bytes()).to_bytes()
@@ -415,7 +420,7 @@ class AiohttpTransport:
             if timeout is not None:
                 remaining = timeout - (time.perf_counter() - start)
                 if remaining <= 0:
-                    raise TransportTimeout("timed out waiting for a pooled connection")
+                    raise PoolTimeout("timed out waiting for a pooled connection")
             async with session.request(
                 method,
                 url,

@@ -52,6 +52,7 @@ from .errors import (
 from .retry import RetryPolicy
 from .transport import (
     ConnectFailed,
+    PoolTimeout,
     ResponseBroken,
     Transport,
     TransportError,
@@ -393,6 +394,8 @@ class Upstream:
                 return await self._attempt(
                     method, path, sent, body, per_try, deadline, tried, retry + 1
                 )
+            except BreakerOpen:
+                raise  # every instance is open: another attempt would be refused too
             except Exception as exc:
                 delay = policy.next_delay(exc, retry, deadline)
                 if delay is None:
@@ -456,14 +459,22 @@ class Upstream:
                         )
             finally:
                 instance.outstanding -= 1
-        except TimeoutError:
-            # Cut short by the request's deadline: says nothing about the upstream's health.
+        except TimeoutError as exc:
+            # Cut short by the request's deadline, or waiting on our own saturated pool:
+            # neither says anything about the instance's health.
             cut = by_deadline and time.monotonic() >= limit - 0.002
-            self._record(instance, permit, None if cut else True)
+            pooled = isinstance(exc, PoolTimeout)
+            self._record(instance, permit, None if cut or pooled else True)
             err: UpstreamError
             if cut:
                 err = DeadlineExceeded(
                     f"deadline exceeded waiting for upstream {self.name!r}",
+                    upstream=self.name,
+                    request=RequestInfo(method, url),
+                )
+            elif pooled:
+                err = UpstreamTimeout(
+                    f"no connection to upstream {self.name!r} came free within {per_try:g}s",
                     upstream=self.name,
                     request=RequestInfo(method, url),
                 )
