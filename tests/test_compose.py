@@ -216,13 +216,6 @@ async def test_sync_middleware_and_non_awaitable_results() -> None:
     assert log == ["sync", "plain", "plain"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="compose bug (reported to the lead): the trampolined runner never marks a "
-    "next() done when the layer below returned a non-awaitable, so it reports a false "
-    "missing await",
-)
 async def test_a_deep_chain_may_end_in_a_sync_middleware() -> None:
     def plain(ctx: Any, next: Any) -> str:
         return "done"

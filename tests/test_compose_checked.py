@@ -54,13 +54,6 @@ async def test_checked_mode_catches_next_left_pending_in_a_task() -> None:
     gc.collect()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compose bug (reported to the lead): after the missing-await error, checked mode "
-    "closes the downstream coroutine although a task already owns it, so that task fails "
-    "with 'cannot reuse already awaited coroutine' and asyncio logs 'Task exception was "
-    "never retrieved'",
-)
 async def test_checked_mode_leaves_no_failed_task_behind(caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(RuntimeError, match="forgot_task"):
         await compose([forgot_task, handler], checked=True)({})
@@ -83,12 +76,6 @@ async def test_the_trampolined_runner_always_names_it() -> None:
     gc.collect()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compose bug (reported to the lead): in the trampolined runner next() returns "
-    "an awaitable that is not a coroutine, so asyncio.create_task(next()) raises TypeError "
-    "instead of the named missing-await error",
-)
 async def test_the_trampolined_runner_names_next_left_pending_in_a_task() -> None:
     with pytest.raises(RuntimeError, match="forgot_task"):
         await compose([*[passthrough] * PAD, forgot_task, handler])({})

@@ -168,11 +168,23 @@ async def test_ctx_only_handler_ends_the_chain() -> None:
 async def test_only_required_parameters_count_so_defaults_do_not_receive_next() -> None:
     router = Router()
 
-    async def handler(ctx: Context, next: Any = None, label: str = "x") -> None:
-        ctx.body = f"next={next} label={label}"
+    async def handler(ctx: Context, extra: Any = None, label: str = "x") -> None:
+        ctx.body = f"extra={extra} label={label}"
 
     router.get("/", handler)
-    assert (await fetch(router, "GET", "/")).text == "next=None label=x"
+    assert (await fetch(router, "GET", "/")).text == "extra=None label=x"
+
+
+async def test_a_second_parameter_named_next_receives_next_even_with_a_default() -> None:
+    # composed chains are `composed(ctx, next=None)` and must nest (DESIGN §2)
+    router = Router()
+
+    async def first(ctx: Context, next: Any = None) -> None:
+        await next()
+        ctx.body = "after " + ctx.body
+
+    router.get("/", first, lambda ctx: setattr(ctx, "body", "handler"))
+    assert (await fetch(router, "GET", "/")).text == "after handler"
 
 
 async def test_varargs_handler_receives_next() -> None:

@@ -9,6 +9,7 @@ from .context import Context, current_context
 from .errors import HttpError
 from .request import Request
 from .response import Response
+from .router import Router
 from .sse import Event, sse
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "HttpError",
     "Request",
     "Response",
+    "Router",
     "compose",
     "current_context",
     "sse",

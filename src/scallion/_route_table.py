@@ -16,98 +16,18 @@ Use-layers (``router.use``) are few and scoped by prefix; they are checked in or
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable, Generator
-from types import CoroutineType
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from ._paths import PathPattern, Segment
-from .compose import compose, middleware_name
+from .compose import as_middleware, compose, middleware_name, ready
 
 if TYPE_CHECKING:
     from .context import Context
 
-__all__ = ["Route", "RouteTable", "UseLayer", "as_middleware", "ready"]
+__all__ = ["Route", "RouteTable", "UseLayer", "as_middleware", "ready"]  # re-exported
 
 _Fn = Callable[..., Any]
-
-
-class _Ready:
-    """An already-finished awaitable, for a sync handler's plain return value."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self.value
-        yield  # pragma: no cover - makes this a generator
-
-
-def ready(result: Any) -> Awaitable[Any]:
-    """``result`` if it is awaitable, else an awaitable that gives it back."""
-    if type(result) is CoroutineType or hasattr(result, "__await__"):
-        return result  # type: ignore[no-any-return]
-    return _Ready(result)
-
-
-def _positional(fn: _Fn) -> tuple[int, int, bool] | None:
-    """(required positional, all positional, has *args), or None when it cannot be told."""
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-    required = total = 0
-    varargs = False
-    for param in signature.parameters.values():
-        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
-            total += 1
-            if param.default is param.empty:
-                required += 1
-        elif param.kind is param.VAR_POSITIONAL:
-            varargs = True
-        elif param.kind is param.KEYWORD_ONLY and param.default is param.empty:
-            raise TypeError(
-                f"{middleware_name(fn)} has a required keyword-only parameter "
-                f"{param.name!r}; route handlers take (ctx) or (ctx, next)"
-            )
-    return required, total, varargs
-
-
-def as_middleware(fn: _Fn) -> _Fn:
-    """Adapt a ``(ctx)`` handler to ``(ctx, next)``, once, at registration.
-
-    Decided by the *required* positional parameters: two (or ``*args``) means
-    ``(ctx, next)``; one means ``(ctx)``, which ends the chain where it stands. Defaults do
-    not count, so ``lambda ctx, i=i: ...`` is a ``(ctx)`` handler. Callables whose
-    signature cannot be read (some builtins) are taken to be ``(ctx, next)``.
-    """
-    if not callable(fn):
-        raise TypeError(f"Route handlers and middleware must be callable, got {fn!r}")
-    shape = _positional(fn)
-    if shape is None:
-        return fn
-    required, total, varargs = shape
-    if required > 2:
-        raise TypeError(
-            f"{middleware_name(fn)} takes {required} required arguments; "
-            "route handlers take (ctx) or (ctx, next)"
-        )
-    if varargs or required == 2:
-        return fn
-    if total == 0:
-        raise TypeError(
-            f"{middleware_name(fn)} takes no arguments; route handlers take (ctx) or (ctx, next)"
-        )
-
-    def ctx_only(ctx: Context, next: Any) -> Any:
-        return fn(ctx)
-
-    ctx_only.__name__ = getattr(fn, "__name__", ctx_only.__name__)
-    ctx_only.__qualname__ = getattr(fn, "__qualname__", ctx_only.__qualname__)
-    ctx_only.__module__ = getattr(fn, "__module__", ctx_only.__module__)
-    return ctx_only
 
 
 class _SetBodyLimit:

@@ -30,6 +30,8 @@ __all__ = ["App"]
 logger = logging.getLogger("scallion")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+PENDING_ERROR_HEADERS = "_scallion_error_headers"
+"""Where middleware park headers for an error response when the error cannot take them."""
 _CHUNK = 64 * 1024
 
 
@@ -169,7 +171,31 @@ class App:
             except Exception as err:
                 self._on_error(ctx, err)
             if ctx.respond:
-                await self.respond(ctx)
+                res = ctx.response
+                # Fast path for the common case: a small in-memory body for a GET/POST.
+                if (
+                    0 < res._kind <= _r.KIND_JSON
+                    and res._status not in _r.EMPTY_STATUSES
+                    and scope["method"] != "HEAD"
+                ):
+                    try:
+                        body = res.encoded()
+                    except TypeError as err:  # a JSON body orjson cannot serialize
+                        self._on_error(ctx, err)
+                        body = res.encoded()
+                    headers = res.headers
+                    headers["content-length"] = str(len(body))  # type: ignore[arg-type]
+                    res.headers_sent = True
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": res._status,
+                            "headers": res.raw_headers(),
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                else:
+                    await self.respond(ctx)
         finally:
             _current.reset(token)
 
@@ -222,8 +248,11 @@ class App:
         if not isinstance(message, str):
             message = str(err) if expose else reason_phrase(status)
         res.headers = {}
-        headers = getattr(err, "headers", None)
-        if isinstance(headers, dict):
+        # The error's own headers, and any parked on ctx for an error that cannot carry
+        # attributes (see middleware._util.add_error_headers).
+        for headers in (ctx.__dict__.get(PENDING_ERROR_HEADERS), getattr(err, "headers", None)):
+            if not isinstance(headers, dict):
+                continue
             for name, value in headers.items():
                 try:
                     res.set(name, value)

@@ -31,13 +31,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from types import CoroutineType
 from typing import Any, Final
 
 from .types import Next
 
-__all__ = ["DIRECT_MAX", "compose", "middleware_name"]
+__all__ = ["DIRECT_MAX", "as_middleware", "compose", "middleware_name", "ready"]
 
 DIRECT_MAX: Final = 100
 """Longest chain run with plain nested awaits; longer chains are trampolined."""
@@ -54,7 +55,17 @@ def middleware_name(fn: object) -> str:
     return f"{module}.{name}" if module and module != "builtins" else str(name)
 
 
-def _missing_await(fn: _Fn) -> RuntimeError:
+def _missing_await(fn: _Fn, nxt: _CheckedNext | _DeepNext | None = None) -> RuntimeError:
+    if nxt is not None:
+        coro, nxt._coro = nxt._coro, None
+        # Never started and held by nobody else (not a task): close it, so no "coroutine
+        # was never awaited" warning leaks next to the real error. (2 = `coro` + the arg.)
+        if (
+            coro is not None
+            and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
+            and sys.getrefcount(coro) == 2
+        ):
+            coro.close()
     return RuntimeError(
         f"Middleware {middleware_name(fn)} returned before its downstream finished.\n"
         "\tYou are probably missing an `await` before `next()`."
@@ -77,10 +88,78 @@ class _Done:
 _NOTHING: Final = _Done(None)
 
 
-def _awaitable(result: Any) -> Awaitable[Any]:
+def ready(result: Any) -> Awaitable[Any]:
+    """``result`` if it is awaitable, else an awaitable that gives it back."""
     if type(result) is CoroutineType or hasattr(result, "__await__"):
         return result  # type: ignore[no-any-return]
     return _Done(result)
+
+
+_awaitable = ready
+
+
+_NEXT_NAMES: Final = frozenset({"next", "next_", "_next", "nxt", "call_next"})
+
+
+def _positional(fn: _Fn) -> tuple[int, int, bool] | None:
+    """(required positional, all positional, has *args), or None when it cannot be told."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    required = total = 0
+    varargs = False
+    for param in signature.parameters.values():
+        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            total += 1
+            # A second parameter called ``next`` takes the chain, default or not
+            # (``composed(ctx, next=None)``, a router's dispatch).
+            if param.default is param.empty or (total == 2 and param.name in _NEXT_NAMES):
+                required += 1
+        elif param.kind is param.VAR_POSITIONAL:
+            varargs = True
+        elif param.kind is param.KEYWORD_ONLY and param.default is param.empty:
+            raise TypeError(
+                f"{middleware_name(fn)} has a required keyword-only parameter "
+                f"{param.name!r}; middleware takes (ctx, next) and handlers (ctx)"
+            )
+    return required, total, varargs
+
+
+def as_middleware(fn: _Fn) -> _Fn:
+    """Adapt a ``(ctx)`` handler to ``(ctx, next)``, once, at registration.
+
+    Decided by the *required* positional parameters: two (or ``*args``) means
+    ``(ctx, next)``; one means ``(ctx)``, which ends the chain where it stands. Defaults do
+    not count, so ``lambda ctx, i=i: ...`` is a ``(ctx)`` handler. Callables whose
+    signature cannot be read (some builtins) are taken to be ``(ctx, next)``.
+    """
+    if not callable(fn):
+        raise TypeError(f"Route handlers and middleware must be callable, got {fn!r}")
+    shape = _positional(fn)
+    if shape is None:
+        return fn
+    required, total, varargs = shape
+    if required > 2:
+        raise TypeError(
+            f"{middleware_name(fn)} takes {required} required arguments; "
+            "middleware takes (ctx, next) and handlers (ctx)"
+        )
+    if varargs or required == 2:
+        return fn
+    if total == 0:
+        raise TypeError(
+            f"{middleware_name(fn)} takes no arguments; "
+            "middleware takes (ctx, next) and handlers (ctx)"
+        )
+
+    def ctx_only(ctx: Any, next: Any) -> Any:
+        return fn(ctx)
+
+    ctx_only.__name__ = getattr(fn, "__name__", ctx_only.__name__)
+    ctx_only.__qualname__ = getattr(fn, "__qualname__", ctx_only.__qualname__)
+    ctx_only.__module__ = getattr(fn, "__module__", ctx_only.__module__)
+    return ctx_only
 
 
 def _call_outer(outer: Callable[[], Any] | None) -> Awaitable[Any]:
@@ -157,10 +236,7 @@ async def _run_checked(
     nxt = _CheckedNext(fns, ctx, index + 1, outer)
     result = await _awaitable(fn(ctx, nxt))
     if nxt._called and not nxt._done:
-        coro = nxt._coro
-        if coro is not None and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
-            coro.close()  # never started: close it so no "never awaited" warning leaks
-        raise _missing_await(fn)
+        raise _missing_await(fn, nxt)
     return result
 
 
@@ -207,15 +283,17 @@ class _Driver:
                         if type(result) is not CoroutineType and not hasattr(result, "__await__"):
                             value = result
                             if nxt._called:
-                                error = _missing_await(fn)
+                                error = _missing_await(fn, nxt)
                             if not stack:
                                 break
+                            stack[-1][1]._done = True  # type: ignore[union-attr]
                             continue
                         frame = (result.__await__(), nxt, fn)
                 except BaseException as exc:
                     error = exc
                     if not stack:
                         break
+                    stack[-1][1]._done = True  # type: ignore[union-attr]
                     continue
                 stack.append(frame)
                 value = None
@@ -231,7 +309,7 @@ class _Driver:
                 stack.pop()
                 value = stop.value
                 if nxt_of_top is not None and nxt_of_top._called and not nxt_of_top._done:
-                    error = _missing_await(fn_of_top)  # type: ignore[arg-type]
+                    error = _missing_await(fn_of_top, nxt_of_top)  # type: ignore[arg-type]
                 if not stack:
                     break
                 stack[-1][1]._done = True  # type: ignore[union-attr]
@@ -269,19 +347,21 @@ class _Driver:
 class _DeepNext:
     """``next`` in a trampolined chain: awaiting it hands control back to the driver."""
 
-    __slots__ = ("_called", "_done", "_driver", "_index")
+    __slots__ = ("_called", "_coro", "_done", "_driver", "_index")
 
     def __init__(self, driver: _Driver, index: int) -> None:
         self._driver = driver
         self._index = index
         self._called = False
         self._done = False
+        self._coro: Coroutine[Any, Any, Any] | None = None
 
-    def __call__(self) -> _DeepNext:
+    def __call__(self) -> Coroutine[Any, Any, Any]:
         if self._called:
             raise RuntimeError("next() called multiple times")
         self._called = True
-        return self
+        coro = self._coro = _await_deep(self)
+        return coro
 
     def __await__(self) -> Generator[Any, Any, Any]:
         driver = self._driver
@@ -294,6 +374,11 @@ class _DeepNext:
             return (yield from own.run(self._index))
         finally:
             self._done = True
+
+
+async def _await_deep(nxt: _DeepNext) -> Any:
+    # A real coroutine, so ``asyncio.create_task(next())`` works as in the direct runner.
+    return await nxt
 
 
 class _Trampoline:
@@ -316,7 +401,8 @@ def compose(
 
     Args:
         middleware: a list or tuple of ``(ctx, next)`` callables; later changes to the
-            list do not affect the composed chain.
+            list do not affect the composed chain. A callable taking only ``(ctx)`` (as
+            Koa users write ``app.use(async ctx => ...)``) is adapted once, here.
         checked: detect a middleware that returned before the ``next()`` it called
             finished (a missing ``await``). Defaults to on when ``SCALLION_ENV`` is
             ``development``. The App passes its own mode.
@@ -326,7 +412,7 @@ def compose(
     for fn in middleware:
         if not callable(fn):
             raise TypeError(f"Middleware must be callable, got {fn!r}")
-    fns = tuple(middleware)
+    fns = tuple(as_middleware(fn) for fn in middleware)
     if checked is None:
         checked = os.environ.get("SCALLION_ENV") == "development"
 

@@ -41,12 +41,13 @@ class Context:
     __slots__ = (
         "__dict__",
         "_cookies",
+        "_request",
+        "_scope",
         "_state",
         "app",
         "matched",
         "params",
         "receive",
-        "request",
         "respond",
         "response",
         "router_name",
@@ -56,7 +57,8 @@ class Context:
 
     def __init__(self, app: App, scope: Scope, receive: Receive, send: Send) -> None:
         self.app = app
-        self.request = Request(scope, receive, app)
+        self._scope = scope
+        self._request: Request | None = None
         self.response = Response()
         self.receive = receive
         self.send = send
@@ -68,6 +70,14 @@ class Context:
         self.matched: list[Any] = []
         self.router_path: str | None = None
         self.router_name: str | None = None
+
+    @property
+    def request(self) -> Request:
+        """The request side (made on first use: a plain route may never need it)."""
+        request = self._request
+        if request is None:
+            request = self._request = Request(self._scope, self.receive, self.app)
+        return request
 
     @property
     def state(self) -> State:
@@ -83,7 +93,7 @@ class Context:
 
     @property
     def scope(self) -> Scope:
-        return self.request.scope
+        return self._scope
 
     @property
     def cookies(self) -> Cookies:
@@ -134,12 +144,12 @@ class Context:
     @property
     def method(self) -> str:
         """Request method (from ``ctx.request``)."""
-        return self.request.scope["method"]  # type: ignore[no-any-return]
+        return self._scope["method"]  # type: ignore[no-any-return]
 
     @property
     def path(self) -> str:
         """Decoded request path (from ``ctx.request``)."""
-        return self.request.scope["path"]  # type: ignore[no-any-return]
+        return self._scope["path"]  # type: ignore[no-any-return]
 
     @property
     def url(self) -> str:

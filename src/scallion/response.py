@@ -81,7 +81,10 @@ def body_kind(value: object) -> int:
 
 
 def _looks_html(text: str) -> bool:
-    return text.lstrip()[:1] == "<"
+    first = text[:1]
+    if first == "<":
+        return True
+    return first.isspace() and text[:4096].lstrip()[:1] == "<"
 
 
 def check_header(name: str, value: str) -> None:
@@ -173,6 +176,18 @@ class Response:
         self._body = value
         self._encoded = None
         headers = self.headers
+        if type(value) is str:  # the most common body, decided without a call
+            kind = self._kind = KIND_TEXT
+            if not self._explicit_status:
+                self._status = 200
+            self._explicit_null = False
+            headers.pop("content-length", None)
+            if "content-type" not in headers:
+                first = value[:1]
+                headers["content-type"] = (
+                    HTML if first == "<" or (first.isspace() and _looks_html(value)) else TEXT
+                )
+            return
         kind = self._kind = body_kind(value)
         if kind == KIND_NONE:
             if self._status not in EMPTY_STATUSES:
@@ -380,17 +395,32 @@ class Response:
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """Headers as ASGI wants them: one ``(name, value)`` pair per line."""
+        cache = _ENCODED
         raw: list[tuple[bytes, bytes]] = []
         for name, value in self.headers.items():
-            key = name.encode("latin-1")
+            key = cache.get(name) or _encode_name(name)
             if type(value) is str:
-                raw.append((key, value.encode()))
+                raw.append((key, cache.get(value) or value.encode()))
             else:
                 raw.extend((key, item.encode()) for item in value)
         return raw
 
     def __repr__(self) -> str:
         return f"<Response {self._status} {self.type or '-'}>"
+
+
+_ENCODED: dict[str, bytes] = {
+    value: value.encode()
+    for value in (TEXT, HTML, JSON, BINARY, "0", "content-type", "content-length", "vary")
+}
+"""Pre-encoded common header names and values; header names are added as they are met."""
+
+
+def _encode_name(name: str) -> bytes:
+    encoded = name.encode("latin-1")
+    if len(_ENCODED) < 1024:  # header names come from code, but stay bounded anyway
+        _ENCODED[name] = encoded
+    return encoded
 
 
 def _file_remaining(file: Any) -> int | None:

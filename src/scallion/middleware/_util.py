@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..context import Context
 
 __all__ = ["PENDING_ERROR_HEADERS", "add_error_headers", "iso_now", "snake_case"]
 
-PENDING_ERROR_HEADERS: Final = "_scallion_error_headers"
-"""Where headers wait on ``ctx`` when the error itself cannot carry them."""
+from ..app import PENDING_ERROR_HEADERS
 
 
 def add_error_headers(
