@@ -59,6 +59,12 @@ def test_quick_start_example_serves(tmp_path: Path) -> None:
         assert served.terminate() == 0, served.output()
 
 
+def test_serve_a_python_file(tmp_path: Path) -> None:
+    with serving("examples/hello.py", "--server", "uvicorn", tmp=tmp_path) as served:
+        response = httpx.get(served.url + "/api/hello/file", timeout=5)
+        assert response.json() == {"hello": "file"}
+
+
 def test_env_option_sets_the_app_mode(tmp_path: Path) -> None:
     target = "tests._apps.basic:app"
     with serving(target, "--server", "uvicorn", "--env", "development", tmp=tmp_path) as served:

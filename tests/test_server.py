@@ -309,7 +309,9 @@ def test_run_app_rejects_bad_options(options: dict[str, object], message: str) -
         run_app(BASIC, **options)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("target", ["", ":app", "not a module:app", "mod:bad-name", "mod:"])
+@pytest.mark.parametrize(
+    "target", ["", ":app", "not a module:app", "mod:bad-name", "mod:", "no/such/file.py:app"]
+)
 def test_run_app_rejects_bad_targets(target: str) -> None:
     with pytest.raises(ServerConfigError):
         run_app(target)

@@ -172,9 +172,12 @@ def _resolve(app_or_target: ASGIApp | str, factory: bool) -> _Target:
 
 
 def _parse_import_string(text: str, factory: bool) -> _Target:
-    """``"pkg.mod:attr"``, ``"pkg.mod"`` (attr ``app``) or ``"pkg.mod:make()"`` (a factory)."""
+    """``"pkg.mod:attr"``, ``"pkg.mod"`` (attr ``app``), ``"pkg.mod:make()"`` (a factory),
+    or a file, ``"path/to/mod.py:app"``."""
     module, _, attr = text.strip().partition(":")
     attr = attr or "app"
+    if module.endswith(".py") or "/" in module or os.sep in module:
+        module = _module_for_file(module)
     if attr.endswith("()"):
         attr, factory = attr[:-2], True
     if not module or not attr or not all(p.isidentifier() for p in module.split(".")):
@@ -184,6 +187,28 @@ def _parse_import_string(text: str, factory: bool) -> _Target:
     if not all(p.isidentifier() for p in attr.split(".")):
         raise ServerConfigError(f"bad attribute {attr!r} in target {text!r}")
     return _Target(import_string=f"{module}:{attr}", factory=factory, obj=None)
+
+
+def _module_for_file(name: str) -> str:
+    """The dotted module name of a ``.py`` file, its package root put on ``sys.path``.
+
+    ``examples/hello.py`` in a directory where ``examples/__init__.py`` exists becomes
+    ``examples.hello`` importable from the current directory, as ``python -m`` would see it.
+    Worker processes inherit ``sys.path`` (fork) or are given it (spawn).
+    """
+    path = Path(name).resolve()
+    if path.suffix != ".py":
+        path = path.with_suffix(".py")
+    if not path.is_file():
+        raise ServerConfigError(f"no such Python file: {name}")
+    parts = [path.stem]
+    root = path.parent
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return ".".join(parts)
 
 
 def find_import_string(obj: object) -> str | None:
