@@ -5,6 +5,7 @@
 
 from .conditional_get import conditional_get
 from .config import ConfigError, from_config
+from .cors import cors
 from .csrf import csrf
 from .envelope import envelope
 from .error_handler import ValidationError, error_handler
@@ -20,6 +21,7 @@ __all__ = [
     "ConfigError",
     "ValidationError",
     "conditional_get",
+    "cors",
     "csrf",
     "envelope",
     "error_handler",
