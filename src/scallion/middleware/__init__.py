@@ -3,6 +3,7 @@
 ``app.use(error_handler(), logger(), request_id())`` — see ``docs/middleware.md``.
 """
 
+from .body_parser import body_parser
 from .conditional_get import conditional_get
 from .config import ConfigError, from_config
 from .cors import cors
@@ -20,6 +21,7 @@ from .unless import unless, when
 __all__ = [
     "ConfigError",
     "ValidationError",
+    "body_parser",
     "conditional_get",
     "cors",
     "csrf",
