@@ -1,4 +1,4 @@
-"""``python -m bench http|scale|micro|depth``: see bench/README.md."""
+"""``python -m bench http|scale|micro|instr|depth``: see bench/README.md."""
 
 from __future__ import annotations
 
@@ -110,6 +110,12 @@ def cmd_micro(args: argparse.Namespace) -> int:
     return micro.main(quick=args.quick)
 
 
+def cmd_instr(args: argparse.Namespace) -> int:
+    from bench import instr
+
+    return instr.main(args.n, args.cases)
+
+
 def cmd_depth(args: argparse.Namespace) -> int:
     from bench import compose_depth
 
@@ -157,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     micro = sub.add_parser("micro", help="micro-benchmarks: compose, Context, body encoding")
     micro.add_argument("--quick", action="store_true", help="fewer iterations")
     micro.set_defaults(func=cmd_micro)
+
+    instr = sub.add_parser("instr", help="instructions per in-process request (callgrind)")
+    instr.add_argument("--n", type=int, default=2000, help="requests per case (2000)")
+    instr.add_argument("--cases", type=_csv, help="comma list (default: all)")
+    instr.set_defaults(func=cmd_instr)
 
     depth = sub.add_parser(
         "depth", help="per-layer cost for 1/10/50 layers and a 10,000-layer chain"
