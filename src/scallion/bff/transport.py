@@ -219,7 +219,9 @@ class _Retiring:
 # -- pyreqwest ----------------------------------------------------------------------------------
 
 
-class _PyreqwestPool:
+class _Pool:
+    """One generation of a pool and the calls still running on it."""
+
     __slots__ = ("client", "inflight")
 
     def __init__(self, client: Any) -> None:
@@ -262,7 +264,7 @@ class PyreqwestTransport:
         self._pool = self._new_pool()
         self._closed = False
 
-    def _new_pool(self) -> _PyreqwestPool:
+    def _new_pool(self) -> _Pool:
         from pyreqwest.client import ClientBuilder
 
         builder = (
@@ -275,7 +277,7 @@ class PyreqwestTransport:
         if self._max:
             builder = builder.max_connections(self._max)
         builder = builder.http1_only()
-        return _PyreqwestPool(builder.build())
+        return _Pool(builder.build())
 
     @property
     def heals(self) -> int:
@@ -328,7 +330,7 @@ class PyreqwestTransport:
             status, resp_headers, data, time.perf_counter() - start - pool_wait, pool_wait
         )
 
-    def _failed(self, pool: _PyreqwestPool) -> None:
+    def _failed(self, pool: _Pool) -> None:
         if pool is self._pool and self._healer.failed() and not self._closed:
             self._pool = self._new_pool()
             self._retiring.retire(pool.client.close, lambda: pool.inflight, 30.0)
@@ -380,8 +382,7 @@ class AiohttpTransport:
         self._limiter = _Limiter(max_connections)
         self._healer = _Healer(heal_after, heal_interval)
         self._retiring = _Retiring()
-        self._session: Any = None
-        self._inflight = 0
+        self._pool: _Pool | None = None
         self._closed = False
 
     @property
@@ -409,12 +410,13 @@ class AiohttpTransport:
         if self._closed:
             raise ConnectFailed("transport is closed")
         aiohttp = self._aiohttp
-        session = self._session
-        if session is None:
-            session = self._session = self._new_session()
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = _Pool(self._new_session())
+        session = pool.client
         start = time.perf_counter()
         pool_wait = await self._limiter.acquire(timeout)
-        self._inflight += 1
+        pool.inflight += 1
         try:
             remaining = None
             if timeout is not None:
@@ -432,36 +434,38 @@ class AiohttpTransport:
                 data = await resp.read()
                 status = resp.status
                 resp_headers = resp.headers
+        except PoolTimeout:
+            raise
         except (TimeoutError, aiohttp.ServerTimeoutError) as err:
             raise TransportTimeout(str(err) or "timed out") from None
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as err:
-            self._failed(session)
+            self._failed(pool)
             raise ConnectFailed(str(err) or type(err).__name__) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as err:
             raise ResponseBroken(str(err) or type(err).__name__) from None
         except aiohttp.ClientError as err:
-            self._failed(session)
+            self._failed(pool)
             raise ConnectFailed(str(err) or type(err).__name__) from None
         finally:
-            self._inflight -= 1
+            pool.inflight -= 1
             self._limiter.release()
         self._healer.ok()
         return TransportResponse(
             status, resp_headers, data, time.perf_counter() - start - pool_wait, pool_wait
         )
 
-    def _failed(self, session: Any) -> None:
-        if session is self._session and self._healer.failed() and not self._closed:
-            self._session = self._new_session()
-            self._retiring.retire(session.close, lambda: self._inflight, 30.0)
+    def _failed(self, pool: _Pool) -> None:
+        if pool is self._pool and self._healer.failed() and not self._closed:
+            self._pool = _Pool(self._new_session())
+            self._retiring.retire(pool.client.close, lambda: pool.inflight, 30.0)
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
         await self._retiring.drain()
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.client.close()
 
 
 # -- in-process ASGI ----------------------------------------------------------------------------
