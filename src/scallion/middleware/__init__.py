@@ -19,6 +19,7 @@ from .rate_limit import RateLimitInfo, rate_limit
 from .request_id import request_id
 from .response_time import response_time
 from .security_headers import security_headers
+from .serve_static import serve_static
 from .session import SessionData, session
 from .timeout import set_timeout, timeout
 from .unless import unless, when
@@ -44,6 +45,7 @@ __all__ = [
     "request_id",
     "response_time",
     "security_headers",
+    "serve_static",
     "session",
     "set_timeout",
     "timeout",
