@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -41,7 +41,7 @@ def routed_app(*middleware: Middleware) -> App:
 
     @router.get("/stream")
     async def stream(ctx: Context) -> None:
-        async def chunks():  # type: ignore[no-untyped-def]
+        async def chunks() -> AsyncIterator[bytes]:
             yield b"a"
             yield b"b"
 

@@ -309,7 +309,7 @@ async def _passthrough(ctx: Context, next: Next) -> None:
 def status_page(
     path: str = "/_scallion",
     *,
-    upstreams: Upstreams | Iterable[Upstream] | None = None,
+    upstreams: Upstream | Upstreams | Iterable[Upstream] | None = None,
     caches: Cache | Mapping[str, Cache] | None = None,
     breakers: Iterable[CircuitBreaker] = (),
     token: str | None = None,
@@ -320,7 +320,7 @@ def status_page(
 
     Args:
         path: where the page lives (``status.json`` goes under it).
-        upstreams: an ``Upstreams`` or a list of ``Upstream``; default the app's
+        upstreams: an ``Upstream``, an ``Upstreams`` or a list; default the app's
             ``app.state.upstreams`` (``Upstreams.install``), read at each poll.
         caches: a ``Cache`` (shown as ``default``) or caches by name.
         breakers: more ``CircuitBreaker`` objects to show (those of the upstreams are
