@@ -258,20 +258,22 @@ def test_two_workers_answer_from_two_processes(server_name: str, tmp_path: Path)
         assert shutdowns == startups
 
 
-def test_listen_serves_an_app_object_in_forked_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("server_name", "workers"), [("granian", 2), ("uvicorn", 1)])
+def test_listen_serves_an_app_object(server_name: str, workers: int, tmp_path: Path) -> None:
+    """granian forks workers that inherit the object; uvicorn serves it in-process."""
     port = free_port()
     code = (
         "from tests._apps.basic import app\n"
-        f"app.listen(port={port}, workers=2, log_level='warning')\n"
+        f"app.listen({port}, server={server_name!r}, workers={workers}, log_level='warning')\n"
         "print('listen returned', flush=True)\n"
     )
     served = launch(["-c", code], tmp_path, port=port)
     try:
         served.wait_ready()
-        assert len(pids_of(served.url)) == 2
+        assert len(pids_of(served.url, want=workers)) == workers
         assert served.terminate() == 0, served.output()
         assert "listen returned" in served.output()
-        assert sum(line.startswith("shutdown") for line in served.event_lines()) == 2
+        assert sum(line.startswith("shutdown") for line in served.event_lines()) == workers
     finally:
         served.kill()
 
