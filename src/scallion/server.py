@@ -15,7 +15,9 @@ string, and a clear error asks for one when it lives only in ``__main__``.
 Shutdown is graceful with both servers: SIGTERM or SIGINT stops accepting connections,
 lets in-flight requests finish (up to ``graceful_timeout`` seconds), then runs the app's
 ``shutdown`` hooks through the ASGI lifespan protocol and exits 0. A failing ``startup``
-hook makes the server exit non-zero with the hook's error in the log.
+hook makes the server exit non-zero with the hook's error in the log. A response still
+streaming at the timeout is cancelled by uvicorn (its ``finally`` runs), while granian
+kills the worker process (nothing more runs in it): see docs/deploy.md.
 """
 
 from __future__ import annotations
@@ -308,10 +310,11 @@ def _run_granian(
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LOGGING_CONFIG, LogLevels
 
-    if reload and target.import_string is None:
+    if reload:
         target = _import_string_or_fail(target, "reload")
-        # This process already imported the module: forked workers would keep its old code.
-        multiprocessing.set_start_method("spawn", force=True)
+        # A forked worker would keep whatever this process imported (the app's module, or
+        # its package) as it was: each reload must import the changed code afresh.
+        start_method = "spawn"
     kwargs: dict[str, Any] = {
         "address": host,
         "port": port,
