@@ -34,10 +34,12 @@ async def asgi(
 ) -> Sent:
     """Drive ``app`` with a hand-made scope and a body sent in the given chunks.
 
+    ``body`` is read lazily, one chunk ahead, so a test can count what the app pulled.
+
     For what an HTTP client would not send (odd paths, chunked bodies without a length)
     or would decode for us (compressed bodies).
     """
-    chunks = list(body)
+    chunks = iter(body)
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -52,14 +54,19 @@ async def asgi(
         "server": ("testserver", 80),
     }
     sent: list[dict[str, Any]] = []
-    queue = [
-        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
-        for i, chunk in enumerate(chunks)
-    ] or [{"type": "http.request", "body": b"", "more_body": False}]
+    ahead: list[bytes] = [next(chunks, b"")]  # one chunk read ahead, to know more_body
+    done = False
 
     async def receive() -> dict[str, Any]:
-        if queue:
-            return queue.pop(0)
+        nonlocal done
+        if not done:
+            chunk = ahead.pop()
+            following = next(chunks, None)
+            if following is None:
+                done = True
+            else:
+                ahead.append(following)
+            return {"type": "http.request", "body": chunk, "more_body": not done}
         await asyncio.Event().wait()
         return {"type": "http.disconnect"}
 

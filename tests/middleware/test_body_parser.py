@@ -171,6 +171,7 @@ class TestBadInput:
         )
         assert sent.status == 413
         assert b"limit of 4096 bytes" in sent.body
+        assert len(pulled) < 10  # stopped at the limit, not after the whole megabyte
 
     async def test_chunked_under_limit(self) -> None:
         app = App()

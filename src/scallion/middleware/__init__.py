@@ -15,6 +15,7 @@ from .error_handler import ValidationError, error_handler
 from .etag import etag
 from .jwt_auth import jwt_auth
 from .logger import logger
+from .multipart import FormData, UploadFile, multipart
 from .rate_limit import RateLimitInfo, rate_limit
 from .request_id import request_id
 from .response_time import response_time
@@ -26,8 +27,10 @@ from .unless import unless, when
 
 __all__ = [
     "ConfigError",
+    "FormData",
     "RateLimitInfo",
     "SessionData",
+    "UploadFile",
     "ValidationError",
     "api_key",
     "body_parser",
@@ -41,6 +44,7 @@ __all__ = [
     "from_config",
     "jwt_auth",
     "logger",
+    "multipart",
     "rate_limit",
     "request_id",
     "response_time",
