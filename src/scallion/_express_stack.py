@@ -174,7 +174,17 @@ def is_awaitable(value: object) -> bool:
 class Layer:
     """One stack entry: a path matcher plus either a handler (``use``) or a ``Route``."""
 
-    __slots__ = ("fn", "keys", "kind", "param_keys", "pattern", "prefix", "route", "static")
+    __slots__ = (
+        "fn",
+        "keys",
+        "kind",
+        "param_keys",
+        "pattern",
+        "plain",
+        "prefix",
+        "route",
+        "static",
+    )
 
     def __init__(
         self,
@@ -193,6 +203,9 @@ class Layer:
         self.route = route
         self.keys: tuple[str, ...] = tuple(pattern.keys) if pattern is not None else ()
         self.param_keys: tuple[str, ...] = ()  # keys with param() callbacks, set at build
+        # The common case the driver runs without the general checks: use() on every
+        # path with a regular (req, res, next) handler.
+        self.plain = pattern is None and route is None and kind == K3
 
 
 class Route:

@@ -357,6 +357,7 @@ class Express(Mountable):
         layers = index.get(key, self._dynamic)
         method = req._method
         parent_params = req._params if self.merge_params else None
+        plain_ok = not parent_params  # merged params need the general path's copy
         saved_app = req._app
         req._app = self
         err: BaseException | None = None
@@ -388,6 +389,28 @@ class Express(Mountable):
                     break
                 layer = layers[i]
                 i += 1
+                if layer.plain and plain_ok:
+                    # Fast path: a use() layer for every path, (req, res, next) handler.
+                    if err is not None:
+                        continue
+                    req._params = None
+                    fn = layer.fn
+                    nxt._signal = UNSET
+                    try:
+                        result = fn(req, res, nxt)
+                        if result is not None and result is not res and is_awaitable(result):
+                            await result
+                        outcome = nxt._signal
+                    except Exception as exc:
+                        outcome = exc
+                    nxt._signal = IDLE
+                    if outcome is None or outcome is ROUTE:
+                        continue
+                    if outcome is UNSET or outcome is ROUTER:
+                        break
+                    assert isinstance(outcome, BaseException)
+                    err = outcome
+                    continue
                 route = layer.route
                 params: dict[str, str] | None = None
                 if route is not None:
