@@ -9,8 +9,7 @@ Koa::
 scallion: ``app.use(from_config("mw_config.yaml"))`` builds every enabled entry in order
 and checks it at start-up: an unknown name or a bad option is a ``ConfigError`` naming the
 entry and the file, before the first request. ``cors`` and ``bodyParser`` are written in
-the seed's shape; they are switched off here until those middleware ship (flip
-``enabled`` to use them).
+the seed's shape, camelCase options (``allowMethods``, ``jsonLimit``) included.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ MIDDLEWARE_CONFIG: dict[str, Any] = {
     "requestId": {"enabled": True, "options": {"header": "X-Request-ID"}},
     "responseTime": {"enabled": True, "options": {"digits": 1}},
     "envelope": {"enabled": True, "options": {"include": ["code", "data", "message"]}},
-    "cors": {"enabled": False, "options": {"origin": "*"}},
+    "cors": {"enabled": True, "options": {"origin": "*"}},
 }
 """The same idea as a Python mapping (what ``config/middleware.js`` exports)."""
 
@@ -39,6 +38,11 @@ router = Router()
 @router.get("/hello")
 async def hello(ctx: Context) -> None:
     ctx.body = {"hello": "config"}
+
+
+@router.post("/echo")
+async def echo(ctx: Context) -> None:
+    ctx.body = {"parsed": ctx.request.parsed}
 
 
 @router.get("/fail")

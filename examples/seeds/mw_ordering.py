@@ -2,8 +2,9 @@
 
 1. error handling: ``error_handler()``, so it catches errors from everything below;
 2. global middleware: ``request_id()``, ``logger()`` and ``response_time()``;
-3. third-party features: ``security_headers()`` here, and ``cors()``, ``compress()``,
-   ``body_parser()`` when they ship (``TO_ADD`` lists them, in their place);
+3. third-party features: ``security_headers()``, ``cors()``, ``compress()`` and
+   ``body_parser()``, as in the seed's §7.1 (``cors`` first so even a compressed or
+   failed response is marked; ``compress`` outside what produces bodies);
 4. business middleware: auth, skipped for public paths with ``unless``;
 5. routes.
 
@@ -18,6 +19,9 @@ import re
 
 from scallion import App, Context
 from scallion.middleware import (
+    body_parser,
+    compress,
+    cors,
     error_handler,
     logger,
     request_id,
@@ -27,9 +31,6 @@ from scallion.middleware import (
 )
 from scallion.router import Router
 from scallion.types import Next
-
-TO_ADD = ("cors", "compress", "body_parser")
-"""Third-layer middleware the lead adds between security_headers() and auth once merged."""
 
 TOKENS = {"secret-token": "alice"}
 
@@ -55,6 +56,12 @@ async def me(ctx: Context) -> None:
     ctx.body = {"user": ctx.state.user}
 
 
+@router.post("/notes")
+async def add_note(ctx: Context) -> None:
+    ctx.status = 201
+    ctx.body = {"by": ctx.state.user, "note": ctx.request.parsed}
+
+
 @router.get("/boom")
 async def boom(ctx: Context) -> None:
     raise RuntimeError("internal detail")
@@ -65,7 +72,7 @@ access_log = logging.getLogger("examples.access")
 app = App()
 app.use(error_handler())  # 1
 app.use(request_id(), logger(logger=access_log, format="json"), response_time())  # 2
-app.use(security_headers())  # 3 (then cors, compress, body_parser)
+app.use(security_headers(), cors(), compress(), body_parser())  # 3
 app.use(unless(auth, path=[re.compile(r"^/public")]))  # 4
 app.use(router.routes(), router.allowed_methods())  # 5
 
