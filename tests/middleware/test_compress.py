@@ -262,11 +262,11 @@ class TestLeftAlone:
 
     async def test_ctx_compress_switch(self) -> None:
         async def off(ctx: Context) -> None:
-            ctx.compress = False
+            ctx.compress = False  # type: ignore[attr-defined]
             ctx.body = TEXT
 
         async def on(ctx: Context) -> None:
-            ctx.compress = True
+            ctx.compress = True  # type: ignore[attr-defined]
             ctx.type = "image/png"
             ctx.body = TEXT.encode()
 
