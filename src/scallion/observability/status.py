@@ -267,11 +267,7 @@ class StatusPage:
                 if key == "token":
                     given = value
                     break
-        try:
-            candidate = given.encode()
-        except UnicodeEncodeError:  # pragma: no cover - str always encodes to UTF-8
-            return False
-        return hmac.compare_digest(candidate, self._token)
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self._token)
 
     def snapshot(self, ctx: Context | None = None) -> dict[str, Any]:
         """What ``status.json`` answers."""
