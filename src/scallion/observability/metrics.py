@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..errors import ClientDisconnect
 from ..middleware.error_handler import classify
-from ..types import Next
+from ..types import Next, Scope
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -164,7 +164,8 @@ class HttpMetrics:
     # -- the middleware --------------------------------------------------------------------
 
     async def __call__(self, ctx: Context, next: Next) -> None:
-        if ctx.scope["path"] == self.path:
+        scope = ctx._scope
+        if scope["path"] == self.path:
             self._expose(ctx)
             return
         self.in_flight += 1
@@ -173,17 +174,18 @@ class HttpMetrics:
             await next()
         except (ClientDisconnect, asyncio.CancelledError):
             self.in_flight -= 1
-            self._record(ctx, 499, perf_counter() - start, False)
+            self._record(ctx, scope, 499, perf_counter() - start, False)
             raise
         except Exception as err:
             self.in_flight -= 1
-            self._record(ctx, classify(err).status, perf_counter() - start, False)
+            self._record(ctx, scope, classify(err).status, perf_counter() - start, False)
             raise
         self.in_flight -= 1
-        self._record(ctx, ctx.response.status, perf_counter() - start, True)
+        self._record(ctx, scope, ctx.response.status, perf_counter() - start, True)
 
-    def _record(self, ctx: Context, status: int, elapsed: float, answered: bool) -> None:
-        scope = ctx.scope
+    def _record(
+        self, ctx: Context, scope: Scope, status: int, elapsed: float, answered: bool
+    ) -> None:
         method: str = scope["method"]
         if method not in _METHODS:
             method = OTHER_METHOD

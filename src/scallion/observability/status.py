@@ -211,7 +211,7 @@ class StatusPage:
         self.rate = RequestRate(clock)
 
     async def __call__(self, ctx: Context, next: Next) -> None:
-        path: str = ctx.scope["path"]
+        path: str = ctx._scope["path"]
         if path == self._json_path or path in self._page_paths:
             self._answer(ctx, path)
             return

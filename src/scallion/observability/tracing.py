@@ -188,7 +188,7 @@ class Tracing:
         self._error = trace.StatusCode.ERROR
 
     async def __call__(self, ctx: Context, next: Next) -> None:
-        scope = ctx.scope
+        scope = ctx._scope
         request = ctx.request
         headers = request.headers
         parent = self._textmap().extract(headers, getter=self._getter) if self.propagate else None
