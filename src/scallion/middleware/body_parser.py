@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from .. import _mime
 from .._mime import charset_of
 from ..errors import HttpError
 from ..types import Middleware, Next
@@ -121,18 +122,34 @@ def body_parser(
             raise TypeError("body_parser(extend_types=...) values must be lists of str")
         if name in patterns:
             patterns[name].extend(items)
-    table = tuple((name, tuple(found)) for name, found in patterns.items())
+    table = tuple(
+        (name, tuple(_mime.expand(t) or t.lower() for t in found))
+        for name, found in patterns.items()
+    )
+    kinds: dict[str, str | None] = {}  # bare content type -> enabled name (bounded cache)
+
+    def kind_of(mime: str) -> str | None:
+        try:
+            return kinds[mime]
+        except KeyError:
+            pass
+        found = None
+        for name, types in table:
+            if any(_mime.mime_matches(t, mime) for t in types):
+                found = name
+                break
+        if len(kinds) < 256:
+            kinds[mime] = found
+        return found
+
     expected = ", ".join(names) or "none"
 
     async def body_parser_middleware(ctx: Context, next: Next) -> Any:
         request = ctx.request
         if request.method in _NO_BODY_METHODS and not _has_body(request):
             return await next()
-        kind = None
-        for name, types in table:
-            if request.is_type(*types):
-                kind = name
-                break
+        mime = request.content_type
+        kind = kind_of(mime) if mime else None
         if kind is None:
             if require:
                 got = request.content_type or "none"

@@ -251,6 +251,11 @@ def compress(
         headers = res.headers
         if "content-encoding" in headers:
             return result
+        encoded: bytes | None = None
+        if kind <= _r.KIND_JSON:  # small bodies are the common case: check size first
+            encoded = res.encoded()
+            if encoded is None or len(encoded) < threshold:
+                return result
         forced = ctx.__dict__.get("compress")
         if forced is False:
             return result
@@ -258,12 +263,7 @@ def compress(
             return result
         if "no-transform" in res.get("cache-control").lower():
             return result
-        encoded: bytes | None = None
-        if kind <= _r.KIND_JSON:
-            encoded = res.encoded()
-            if encoded is None or len(encoded) < threshold:
-                return result
-        elif kind == _r.KIND_FILE:
+        if kind == _r.KIND_FILE:
             size = _r._file_remaining(res.body)
             if size is not None and size < threshold:
                 return result

@@ -113,7 +113,9 @@ def cors(
             allowed = "*"
         else:
             res.vary("Origin")
-            resolved = await resolve(ctx, request_origin)
+            resolved = resolve(ctx, request_origin)
+            if resolved is not None and not isinstance(resolved, str):
+                resolved = await resolved  # an origin function's answer
             if not resolved or not _safe(resolved):
                 return await next()
             allowed = resolved
@@ -173,14 +175,17 @@ def _safe(value: str) -> bool:
 
 def _origin_resolver(
     origin: OriginOption,
-) -> Callable[[Context, str], Awaitable[str | None]]:
-    """Turn the ``origin`` option into ``async (ctx, request_origin) -> allowed or None``."""
+) -> Callable[[Context, str], str | Awaitable[str | None] | None]:
+    """Turn ``origin`` into ``(ctx, request_origin) -> allowed or None``.
+
+    Only an origin function answers with an awaitable; the static cases stay plain calls.
+    """
     if isinstance(origin, str):
         if origin != "*":
             check_header("origin", origin)
         exact = origin.rstrip("/")
 
-        async def one(ctx: Context, request_origin: str) -> str | None:
+        def one(ctx: Context, request_origin: str) -> str | None:
             return request_origin if request_origin == exact else None
 
         return one
@@ -212,7 +217,7 @@ def _origin_resolver(
         if "*" in exacts:
             raise ValueError("cors(origin=[...]) cannot hold '*'; use origin='*' on its own")
 
-        async def listed(ctx: Context, request_origin: str) -> str | None:
+        def listed(ctx: Context, request_origin: str) -> str | None:
             if request_origin in exacts:
                 return request_origin
             for pattern in patterns:

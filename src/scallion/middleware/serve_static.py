@@ -126,28 +126,28 @@ def serve_static(
         real = os.path.realpath(path)
         return real if real.startswith(inside) or real == base else None
 
-    def regular(path: str) -> tuple[str, os.stat_result] | None:
+    def regular(path: str, st: os.stat_result | None = None) -> tuple[str, os.stat_result] | None:
+        """``(real path, stat)`` of a regular file inside root; stat first, as misses are
+        the common case and cost one system call, ``realpath`` only for hits."""
+        if st is None:
+            st = _stat(path)
+        if st is None or not stat_module.S_ISREG(st.st_mode):
+            return None
         real = contained(path)
-        if real is None:
-            return None
-        try:
-            st = os.stat(real)
-        except (OSError, ValueError):
-            return None
-        return (real, st) if stat_module.S_ISREG(st.st_mode) else None
+        return (real, st) if real is not None else None
 
     def lookup(parts: list[str], directory: bool) -> tuple[str, os.stat_result] | None:
         path = os.path.join(base, *parts)
+        st = _stat(path)
         if not directory:
-            found = regular(path)
-            if found is not None:
-                return found
-            if exts and parts and "." not in parts[-1]:
+            if st is not None and stat_module.S_ISREG(st.st_mode):
+                return regular(path, st)
+            if st is None and exts and parts and "." not in parts[-1]:
                 for ext in exts:
                     found = regular(f"{path}.{ext}")
                     if found is not None:
                         return found
-            if not os.path.isdir(path):
+            if st is None or not stat_module.S_ISDIR(st.st_mode):
                 return None
         return regular(os.path.join(path, index)) if index else None
 
@@ -243,6 +243,13 @@ def serve_static(
         headers["content-length"] = str(end - start + 1)
 
     return serve_static_middleware
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (OSError, ValueError):
+        return None
 
 
 def _safe_parts(raw: str, hidden: bool) -> list[str] | None:
