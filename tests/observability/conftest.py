@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -71,3 +72,17 @@ def upstream() -> Iterator[Upstream]:
         breaker={"failure_rate": 0.5, "minimum_calls": 2, "window": 4, "wait_duration": 30},
     )
     yield up
+
+
+@pytest.fixture
+def restore_scallion_logger() -> Iterator[None]:
+    """Put the ``scallion`` logger back as it was (configure_logging changes it)."""
+    target = logging.getLogger("scallion")
+    saved = (list(target.handlers), target.level, target.propagate)
+    yield
+    for handler in list(target.handlers):
+        if handler not in saved[0]:
+            target.removeHandler(handler)
+            handler.close()
+    target.setLevel(saved[1])
+    target.propagate = saved[2]

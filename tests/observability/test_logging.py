@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,17 +28,8 @@ app_log = logging.getLogger("scallion.test.handler")
 
 
 @pytest.fixture(autouse=True)
-def restore_scallion_logger() -> Iterator[None]:
-    """configure_logging changes the ``scallion`` logger: put it back after each test."""
-    target = logging.getLogger("scallion")
-    saved = (list(target.handlers), target.level, target.propagate)
-    yield
-    for handler in list(target.handlers):
-        if handler not in saved[0]:
-            target.removeHandler(handler)
-            handler.close()
-    target.setLevel(saved[1])
-    target.propagate = saved[2]
+def _restore(restore_scallion_logger: None) -> None:
+    """configure_logging changes the ``scallion`` logger: every test here puts it back."""
 
 
 def records(out: io.StringIO) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.parser import text_string_to_metric_families
 
-from scallion import App
+from scallion import App, Router
 from scallion.bff.breaker import CircuitBreaker
 from scallion.bff.cache import Cache
 from scallion.bff.upstream import Upstream, Upstreams
@@ -50,6 +50,22 @@ class TestRequests:
         assert value(text, "scallion_http_requests_total", method="GET", route="/users/:id",
                      status="200") == 30  # fmt: skip
         assert "/users/7" not in text and "/users/29" not in text
+
+    def test_nested_routers_give_the_full_pattern(self) -> None:
+        app = App()
+        m = metrics()
+        api, child = Router(prefix="/api"), Router()
+
+        @child.get("/users/:id")
+        async def user(ctx: Context) -> None:
+            ctx.body = "x"
+
+        api.use("/v1", child.routes())
+        app.use(m, api.routes())
+        client = TestClient(app)
+        client.get("/api/v1/users/3")
+        assert value(scrape(client), "scallion_http_requests_total", method="GET",
+                     route="/api/v1/users/:id", status="200") == 1  # fmt: skip
 
     def test_unmatched_paths_share_one_series(self) -> None:
         client = TestClient(routed_app(metrics()))
