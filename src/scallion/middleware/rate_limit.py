@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 from ..bff.errors import RateLimited
 from ..errors import HttpError
@@ -101,6 +101,7 @@ class RateLimiter:
 
     __slots__ = (
         "_async_key",
+        "_builtin",
         "_gcra",
         "_key",
         "_logged_outage",
@@ -139,6 +140,7 @@ class RateLimiter:
         self.window = window
         self._key = key
         self._async_key = inspect.iscoroutinefunction(key)
+        self._builtin = key in _BUILTIN_KEYS.values()
         self.store = store
         self._gcra = gcra
         self.burst = burst
@@ -159,13 +161,14 @@ class RateLimiter:
 
     async def _identity(self, ctx: Context) -> str:
         ident = self._key(ctx)
-        if self._async_key or inspect.isawaitable(ident):
-            ident = await ident
-        if not isinstance(ident, str):
-            raise TypeError(f"rate_limit key function must return a str, not {ident!r}")
-        if len(ident) > _MAX_KEY:
+        if not self._builtin:  # the built-in keys are plain functions returning str
+            if self._async_key or inspect.isawaitable(ident):
+                ident = await ident
+            if not isinstance(ident, str):
+                raise TypeError(f"rate_limit key function must return a str, not {ident!r}")
+        if len(ident) > _MAX_KEY:  # a spoofed X-Forwarded-For can be long too
             ident = "h:" + fingerprint(ident)
-        return self.prefix + ident
+        return cast(str, self.prefix + ident)
 
     async def hit(self, key: str) -> RateLimitInfo:
         """Count one hit against ``key`` (a full store key) and say where it stands."""
