@@ -451,3 +451,22 @@ def test_bad_options_fail_at_construction(
 def test_keyword_arguments_and_repr() -> None:
     limiter = rate_limit(limit=5, window=2, algorithm="gcra")
     assert "5/2.0s gcra" in repr(limiter)
+
+
+def test_from_config_builds_batch_c_middleware_by_seed_names() -> None:
+    from scallion.middleware import ConfigError, from_config
+
+    stack = from_config(
+        {
+            "rateLimit": {"limit": 1, "window": 60},
+            "apiKey": {"keys": ["k-0123456789"]},
+        }
+    )
+    assert stack.names == ("rate_limit", "api_key")  # type: ignore[attr-defined]
+    c = client(stack)
+    assert c.get("/", headers={"X-API-Key": "k-0123456789"}).status_code == 200
+    assert c.get("/", headers={"X-API-Key": "k-0123456789"}).status_code == 429
+    with pytest.raises(ConfigError, match="algorithms"):
+        from_config({"jwt": {"secret": "x" * 32}})
+    with pytest.raises(ConfigError, match="windw"):
+        from_config({"rateLimit": {"limit": 5, "windw": 1}})
