@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench.apps.common import HELLO, MESSAGE, MW_LAYERS, ROUTE_COUNT, STATIC_DIR, ensure_static_file
-from scallion import App, HttpError
+from scallion import App, HttpError, Router
 from scallion.express import Express, ExpressRequest, ExpressResponse
-from scallion.router import Router
 from scallion.types import Next
 
 try:  # the middleware library lands separately; fall back to the request's own reader
