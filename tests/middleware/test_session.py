@@ -284,6 +284,17 @@ def test_changes_before_an_error_are_saved_and_the_cookie_survives() -> None:
     assert c.get("/").json()["session"] == {"before_error": True}
 
 
+def test_an_error_with_its_own_cookie_keeps_both() -> None:
+    async def handler(ctx: Any, next: Any) -> None:
+        ctx.session["tried"] = True
+        raise HttpError(409, "conflict", headers={"Set-Cookie": "flash=conflict; Path=/"})
+
+    app = App(keys=KEYS).use(error_handler(), session(), handler)
+    r = closing(TestClient(app)).get("/")
+    assert r.status_code == 409
+    assert {"flash", "scallion.sid", "scallion.sid.sig"} <= set(set_cookies(r))
+
+
 def test_oversize_session_is_a_clear_500(caplog: pytest.LogCaptureFixture) -> None:
     errors: list[BaseException] = []
     app = make_app(max_size=1024)

@@ -315,8 +315,16 @@ class SessionMiddleware:
             logger.warning("could not save the session of a failed request: %s", exc)
             return
         lines = [line for line in _set_cookie_lines(ctx) if line not in before]
-        if lines:
-            add_error_headers(err, (("set-cookie", lines),), ctx)  # type: ignore[arg-type]
+        if not lines:
+            return
+        headers = getattr(err, "headers", None)
+        if isinstance(headers, dict):  # the error may carry cookies of its own: add ours
+            for name, value in headers.items():
+                if isinstance(name, str) and name.lower() == "set-cookie":
+                    own = [value] if isinstance(value, str) else list(value)
+                    headers[name] = own + lines
+                    return
+        add_error_headers(err, (("set-cookie", lines),), ctx)  # type: ignore[arg-type]
 
 
 def _set_cookie_lines(ctx: Context) -> list[str]:
