@@ -378,6 +378,12 @@ def jwt_auth(
             raise ValueError(f"jwt_auth(jwks_url=...) must be an http(s) URL, not {jwks_url!r}")
         if not chosen <= PUBLIC_KEY_ALGORITHMS:
             raise ValueError("jwt_auth(jwks_url=...) serves public keys: use RS*/PS*/ES*/EdDSA")
+        try:
+            import httpx  # noqa: F401  (fetches the key set; fail at start-up, not per request)
+        except ImportError:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "jwt_auth(jwks_url=...) fetches keys with httpx: pip install httpx"
+            ) from None
         for name, value in (
             ("jwks_cache_ttl", jwks_cache_ttl),
             ("jwks_min_refresh", jwks_min_refresh),
