@@ -218,3 +218,25 @@ async def test_an_outer_middleware_sees_the_413_as_an_http_error() -> None:
     sent = await asgi_request(App(body_limit=10).use(watch, reader("body")), scope, BodyReceiver())
     assert seen == [413]
     assert sent.status == 413
+
+
+async def test_a_second_read_after_an_oversize_body_gets_the_same_413() -> None:
+    # body_parser(on_error=...) may swallow the first 413; a later read must not be a 500
+    from scallion import App, HttpError
+    from scallion.testing import AsyncTestClient
+
+    app = App(body_limit=10)
+    seen: list[int] = []
+
+    async def handler(ctx, next):  # type: ignore[no-untyped-def]
+        try:
+            await ctx.request.body()
+        except HttpError as err:
+            seen.append(err.status)
+        await ctx.request.body()
+
+    app.use(handler)
+    async with AsyncTestClient(app) as client:
+        response = await client.post("/", content=b"x" * 100)
+    assert seen == [413]
+    assert response.status_code == 413

@@ -55,6 +55,7 @@ class Request:
 
     __slots__ = (
         "_body",
+        "_failed",
         "_headers",
         "_json",
         "_query",
@@ -75,6 +76,7 @@ class Request:
         self._body: bytes | None = None
         self._json: Any = _UNSET
         self._streamed = False
+        self._failed: BaseException | None = None
         self.body_limit: int = app.body_limit if app is not None else DEFAULT_BODY_LIMIT
         self.parsed: Any = None
         """Where a body parser leaves the parsed body (``req.body`` in the Express layer)."""
@@ -274,31 +276,39 @@ class Request:
             if self._body:
                 yield self._body
             return
+        if self._failed is not None:
+            raise self._failed  # a later reader sees the same 413/400, not a 500
         if self._streamed:
             raise RuntimeError("The request body was already streamed")
         self._streamed = True
-        self._check_declared_length()
-        limit = self.body_limit
-        size = 0
-        while True:
-            message = await self._receive()
-            kind = message["type"]
-            if kind == "http.request":
-                chunk: bytes = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise self._too_large()
-                if chunk:
-                    yield chunk
-                if not message.get("more_body", False):
-                    return
-            elif kind == "http.disconnect":
-                raise ClientDisconnect()
+        try:
+            self._check_declared_length()
+            limit = self.body_limit
+            size = 0
+            while True:
+                message = await self._receive()
+                kind = message["type"]
+                if kind == "http.request":
+                    chunk: bytes = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise self._too_large()
+                    if chunk:
+                        yield chunk
+                    if not message.get("more_body", False):
+                        return
+                elif kind == "http.disconnect":
+                    raise ClientDisconnect()
+        except (HttpError, ClientDisconnect) as exc:
+            self._failed = exc
+            raise
 
     async def body(self) -> bytes:
         """The raw body, read once and cached; 413 past ``body_limit`` (checked as it streams)."""
         if self._body is not None:
             return self._body
+        if self._failed is not None:
+            raise self._failed
         if self._streamed:
             raise RuntimeError("The request body was already streamed")
         chunks = [chunk async for chunk in self.stream()]
