@@ -5,9 +5,10 @@ Run: ``python -m bench instr`` (``--n``: requests per case, ``--cases``: a comma
 Wall-clock numbers on a shared 2-core machine swing by tens of percent; the number of
 instructions CPython executes for one request does not. For each case a child process
 runs ``n`` in-process requests through ``App.__call__`` (driven with ``coro.send(None)``,
-as in micro.py) under ``valgrind --tool=callgrind``; a baseline child does everything but
-those requests (imports, app building, one warm-up request). The difference divided by
-``n`` is the per-request instruction count, startup excluded. Under valgrind Python runs
+as in micro.py) under ``valgrind --tool=callgrind``; a baseline child, run just before it,
+does everything but those requests (imports, app building, one warm-up request of every
+case). The difference divided by ``n`` is the per-request instruction count, start-up
+excluded. Under valgrind Python runs
 some 50 times slower: each child takes 10-20 s, the whole set a few minutes.
 """
 
@@ -89,6 +90,17 @@ def count(case: str, n: int, tmp: Path) -> int:
     return int(match.group(1))
 
 
+def _compile_first(case: str) -> None:
+    """Run the child once natively so every ``.pyc`` is fresh before anything is counted.
+
+    Otherwise a source file edited since the last run is compiled inside whichever
+    counted child imports it first, and millions of compile instructions land in one
+    side of the difference.
+    """
+    argv = [sys.executable, str(Path(__file__).resolve()), "--child", case, "0"]
+    subprocess.run(argv, check=True, capture_output=True, timeout=300, cwd=ROOT)
+
+
 def main(n: int = 2000, cases: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (Debian/Ubuntu: apt-get install -y valgrind)")
@@ -97,10 +109,18 @@ def main(n: int = 2000, cases: list[str] | None = None) -> int:
     print(f"instructions per in-process request (callgrind, {n} requests minus a baseline)")
     with tempfile.TemporaryDirectory(prefix="scallion-instr-") as name:
         tmp = Path(name)
-        base = count(chosen[0], 0, tmp)
+        previous: int | None = None
         for case in chosen:
+            # Baseline and case run back to back, so an edit to the code under test between
+            # cases cannot pair one version's start-up with another's.
+            _compile_first(case)
+            base = count(case, 0, tmp)
             total = count(case, n, tmp)
-            print(f"  {case:<18} {(total - base) / n:>10,.0f} instructions", flush=True)
+            note = ""
+            if previous is not None and abs(base - previous) > previous * 0.01:
+                note = "  (start-up changed since the previous case: code edited meanwhile?)"
+            previous = base
+            print(f"  {case:<18} {(total - base) / n:>10,.0f} instructions{note}", flush=True)
     return 0
 
 
