@@ -8,7 +8,7 @@ handler (Starlette #495, #847).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote
 
@@ -22,7 +22,7 @@ from .types import Receive, Scope
 if TYPE_CHECKING:
     from .app import App
 
-__all__ = ["DEFAULT_BODY_LIMIT", "Request", "parse_query"]
+__all__ = ["DEFAULT_BODY_LIMIT", "Request", "group_pairs", "parse_query"]
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
 """1 MiB: a new app is not open to a memory attack (Starlette #2155)."""
@@ -32,10 +32,15 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 
 def parse_query(querystring: str) -> dict[str, str | list[str]]:
     """``a=1&a=2&b=x`` → ``{"a": ["1", "2"], "b": "x"}``; bad encodings never raise."""
-    result: dict[str, str | list[str]] = {}
     if not querystring:
-        return result
-    for key, value in parse_qsl(querystring, keep_blank_values=True, errors="replace"):
+        return {}
+    return group_pairs(parse_qsl(querystring, keep_blank_values=True, errors="replace"))
+
+
+def group_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """Key/value pairs as a dict: a str per key, or a list of str when the key repeats."""
+    result: dict[str, str | list[str]] = {}
+    for key, value in pairs:
         existing = result.get(key)
         if existing is None:
             result[key] = value

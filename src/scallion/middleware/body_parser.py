@@ -32,6 +32,7 @@ import orjson
 from .. import _mime
 from .._mime import charset_of
 from ..errors import HttpError
+from ..request import group_pairs
 from ..types import Middleware, Next
 from ._sizes import parse_size
 
@@ -225,13 +226,4 @@ def _form(text: str, max_fields: int) -> dict[str, str | list[str]]:
         raise HttpError(400, "Form body has percent-escapes that are not valid UTF-8") from None
     except ValueError:
         raise HttpError(413, f"Too many form fields (the limit is {max_fields})") from None
-    result: dict[str, str | list[str]] = {}
-    for key, value in pairs:
-        existing = result.get(key)
-        if existing is None:
-            result[key] = value
-        elif isinstance(existing, list):
-            existing.append(value)
-        else:
-            result[key] = [existing, value]
-    return result
+    return group_pairs(pairs)
