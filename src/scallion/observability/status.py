@@ -179,6 +179,7 @@ class StatusPage:
     __slots__ = (
         "_breakers",
         "_caches",
+        "_caches_given",
         "_csp",
         "_html",
         "_json_path",
@@ -194,7 +195,7 @@ class StatusPage:
         self,
         path: str,
         upstreams: Upstreams | Iterable[Upstream] | None,
-        caches: Mapping[str, Cache],
+        caches: Mapping[str, Cache] | None,
         breakers: list[CircuitBreaker],
         token: str | None,
         clock: Callable[[], float],
@@ -203,7 +204,8 @@ class StatusPage:
         self._page_paths = (path, path + "/")
         self._json_path = path + "/status.json"
         self._upstreams = upstreams
-        self._caches = dict(caches)
+        self._caches = dict(caches or {})
+        self._caches_given = caches is not None
         self._breakers = breakers
         self._token = token.encode() if token is not None else None
         self._html, self._csp = _load_page()
@@ -277,8 +279,13 @@ class StatusPage:
         uptime = now - self._started
         requests, errors = self.rate.last_minute()
         upstreams = self._upstreams
-        if upstreams is None and ctx is not None:
-            upstreams = getattr(ctx.app.state, "upstreams", None)
+        caches = self._caches
+        if ctx is not None and (upstreams is None or not self._caches_given):
+            found_upstreams, found_caches = _app_sources(ctx)
+            if upstreams is None:
+                upstreams = found_upstreams
+            if not self._caches_given:
+                caches = found_caches
         return {
             "version": __version__,
             "time": time.time(),
@@ -290,12 +297,24 @@ class StatusPage:
                 "in_flight": self.rate.in_flight,
             },
             "upstreams": _upstreams_entry(upstreams or ()),
-            "caches": {name: _cache_entry(cache) for name, cache in self._caches.items()},
+            "caches": {name: _cache_entry(cache) for name, cache in caches.items()},
             "breakers": {b.name: _breaker_entry(b) for b in self._breakers},
         }
 
     def __repr__(self) -> str:
         return f"<StatusPage {self.path!r}>"
+
+
+def _app_sources(ctx: Context) -> tuple[Iterable[Upstream] | None, dict[str, Cache]]:
+    """The app's own upstreams and cache: ``app.state.upstreams`` (``Upstreams.install``),
+    or those of a compiled gateway (``app.state.gateway``)."""
+    state = ctx.app.state
+    upstreams = getattr(state, "upstreams", None)
+    gateway = getattr(state, "gateway", None)
+    if upstreams is None and gateway is not None:
+        upstreams = getattr(gateway, "upstreams", None)
+    cache = getattr(gateway, "cache", None)
+    return upstreams, {"gateway": cache} if isinstance(cache, Cache) else {}
 
 
 async def _passthrough(ctx: Context, next: Next) -> None:
@@ -317,8 +336,10 @@ def status_page(
     Args:
         path: where the page lives (``status.json`` goes under it).
         upstreams: an ``Upstream``, an ``Upstreams`` or a list; default the app's
-            ``app.state.upstreams`` (``Upstreams.install``), read at each poll.
-        caches: a ``Cache`` (shown as ``default``) or caches by name.
+            ``app.state.upstreams`` (``Upstreams.install``) or, on a compiled gateway,
+            its upstreams, looked up at each poll.
+        caches: a ``Cache`` (shown as ``default``) or caches by name; default a compiled
+            gateway's cache (shown as ``gateway``).
         breakers: more ``CircuitBreaker`` objects to show (those of the upstreams are
             shown with their instance already).
         token: when set, required as ``Authorization: Bearer <token>`` or ``?token=``
@@ -337,8 +358,9 @@ def status_page(
         raise ValueError("status_page(token=...) must be a str of at least 8 characters")
     if isinstance(caches, Cache):
         caches = {"default": caches}
-    caches = dict(caches or {})
-    for name, cache in caches.items():
+    elif caches is not None:
+        caches = dict(caches)
+    for name, cache in (caches or {}).items():
         if not isinstance(cache, Cache):
             raise TypeError(f"status_page(caches=...): {name!r} is not a Cache")
     breaker_list = list(breakers)
