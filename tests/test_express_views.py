@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -364,13 +364,9 @@ async def test_params_is_a_fresh_dict_without_params() -> None:
 
 def test_repr_of_views() -> None:
     class FakeCtx:
-        method = "GET"
         status = 404
 
-        class request:
-            scope: ClassVar[dict[str, Any]] = {"method": "GET", "raw_path": b"/r"}
-
-    req = ExpressRequest(FakeCtx(), Express())  # type: ignore[arg-type]
+    req = ExpressRequest(FakeCtx(), Express(), "GET", "/r")  # type: ignore[arg-type]
     res = ExpressResponse(FakeCtx(), req)  # type: ignore[arg-type]
     assert repr(req) == "<ExpressRequest GET /r>"
     assert repr(res) == "<ExpressResponse status=404 answered=False>"

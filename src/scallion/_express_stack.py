@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from types import CoroutineType
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ._paths import PathPattern
 
@@ -27,6 +27,7 @@ __all__ = [
     "Layer",
     "Mountable",
     "NextFunction",
+    "NextState",
     "Outcome",
     "ParamHandler",
     "Route",
@@ -83,12 +84,20 @@ ROUTER: Final = Signal("router")
 Outcome = Signal | BaseException | None
 
 
-class NextFunction:
-    """The ``next`` a handler receives. One per request, shared by every handler in it.
+class NextFunction(Protocol):
+    """The ``next`` a handler receives: ``next()``, ``next(err)``, ``next("route")``,
+    ``next("router")``. A plain call that returns ``None``; never await it."""
 
-    Calling it only records the outcome; the stack moves on when the handler returns.
-    ``next()`` continues, ``next(err)`` passes an error, ``next("route")`` and
-    ``next("router")`` skip as in Express. Calling it twice in one handler, or after the
+    def __call__(self, err: object = None, /) -> None: ...
+
+
+class NextState:
+    """Where ``next()`` leaves its outcome. One per request, shared by every handler in it.
+
+    Handlers get the bound method ``state.next``, bound once per request by the driver (a
+    bound method is cheaper to call than an object with ``__call__``; it is not stored
+    here, which would make a reference cycle). Calling it only records the outcome; the
+    stack moves on when the handler returns. Calling it twice in one handler, or after the
     handler returned, raises ``RuntimeError``: the stack has already moved on.
     """
 
@@ -97,7 +106,8 @@ class NextFunction:
     def __init__(self) -> None:
         self._signal: Outcome = IDLE
 
-    def __call__(self, err: object = None) -> None:
+    def next(self, err: object = None, /) -> None:
+        """``next()`` as handlers call it."""
         if self._signal is not UNSET:
             if self._signal is IDLE:
                 raise RuntimeError(
@@ -118,7 +128,7 @@ class NextFunction:
             self._signal = RuntimeError(f"next() was called with a non-exception error: {err!r}")
 
     def __repr__(self) -> str:
-        return f"<NextFunction {self._signal!r}>"
+        return f"<NextState {self._signal!r}>"
 
 
 def handler_kind(fn: object) -> int:

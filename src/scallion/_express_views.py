@@ -48,15 +48,11 @@ class ExpressRequest:
 
     __slots__ = ("__dict__", "_app", "_base", "_method", "_params", "_path", "ctx")
 
-    def __init__(self, ctx: Context, app: Express) -> None:
+    def __init__(self, ctx: Context, app: Express, method: str, raw_path: str) -> None:
         self.ctx = ctx
         self._app = app
-        scope = ctx.request.scope
-        self._method: str = scope["method"]
-        raw = scope.get("raw_path")
-        # Without raw_path from the server, or with one carrying the query, the long way.
-        path = raw.decode("latin-1") if raw and b"?" not in raw else ctx.request.raw_path
-        self._path: str = path or "/"  # raw, relative to the mount point
+        self._method = method
+        self._path = raw_path  # raw, relative to the mount point
         self._base = ""  # raw prefix stripped by the mounts we are under
         self._params: dict[str, str] | None = None
 

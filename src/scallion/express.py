@@ -53,6 +53,7 @@ from ._express_stack import (
     Layer,
     Mountable,
     NextFunction,
+    NextState,
     Outcome,
     ParamHandler,
     Route,
@@ -331,7 +332,7 @@ class Express(Mountable):
         next: Next,
         _req: ExpressRequest | None = None,
         _res: ExpressResponse | None = None,
-        _nxt: NextFunction | None = None,
+        _nxt: NextState | None = None,
     ) -> Outcome:
         """Run the stack as one onion layer: ``app.use(ex)``.
 
@@ -340,26 +341,40 @@ class Express(Mountable):
         None: fell out, or the error still passing) instead of the onion behaviour. The
         driver lives here rather than in a helper so that a request costs one coroutine.
         """
+        # Reading attributes back from `req` is slower than usual (it has __getattr__), so
+        # the top level keeps what it needs in locals.
+        parent_params: dict[str, str] | None = None
         if _req is None or _res is None or _nxt is None:
             top = True
-            req = ExpressRequest(ctx, self)
+            scope = ctx.request.scope
+            method: str = scope["method"]
+            raw_bytes = scope.get("raw_path")
+            # Without raw_path from the server, or with one carrying the query, the long
+            # way. (63 is "?": int membership skips the buffer protocol `b"?" in` costs.)
+            raw: str = (
+                raw_bytes.decode("latin-1")
+                if raw_bytes and 63 not in raw_bytes
+                else ctx.request.raw_path
+            ) or "/"
+            base = ""
+            saved_app = self
+            req = ExpressRequest(ctx, self, method, raw)
             res = ExpressResponse(ctx, req)
-            nxt = NextFunction()
+            nxt = NextState()
         else:
             top = False
             req, res, nxt = _req, _res, _nxt
+            raw, base, method, saved_app = req._path, req._base, req._method, req._app
+            if self.merge_params:
+                parent_params = req._params
+            req._app = self
+        call_next = nxt.next
         index = self._index if self._index is not None else self._build_index()
-        raw = req._path
-        base = req._base
         lraw = raw if self.case_sensitive else raw.lower()
         # The same normalisation as _paths: one trailing slash means nothing unless strict.
         key = lraw[:-1] if not self.strict and lraw[-1:] == "/" else lraw
         layers = index.get(key, self._dynamic)
-        method = req._method
-        parent_params = req._params if self.merge_params else None
         plain_ok = not parent_params  # merged params need the general path's copy
-        saved_app = req._app
-        req._app = self
         err: BaseException | None = None
         outcome: Outcome = None
         seen: dict[str, str] | None = None  # param() values already processed
@@ -397,7 +412,7 @@ class Express(Mountable):
                     fn = layer.fn
                     nxt._signal = UNSET
                     try:
-                        result = fn(req, res, nxt)
+                        result = fn(req, res, call_next)
                         if result is not None and result is not res and is_awaitable(result):
                             await result
                         outcome = nxt._signal
@@ -476,11 +491,11 @@ class Express(Mountable):
                 nxt._signal = UNSET
                 try:
                     if kind == K3:
-                        result = fn(req, res, nxt)
+                        result = fn(req, res, call_next)
                     elif kind == K2:
                         result = fn(req, res)
                     else:
-                        result = fn(err, req, res, nxt)
+                        result = fn(err, req, res, call_next)
                     # `return res.send(...)` is common: res is not awaitable, skip the check.
                     if result is not None and result is not res and is_awaitable(result):
                         await result
@@ -519,9 +534,10 @@ class Express(Mountable):
         seen: dict[str, str],
         req: ExpressRequest,
         res: ExpressResponse,
-        nxt: NextFunction,
+        nxt: NextState,
     ) -> Outcome:
         """Run ``param()`` callbacks for ``layer``; None means go on to the layer."""
+        call_next = nxt.next
         for name in layer.param_keys:
             if name not in params:
                 continue
@@ -533,9 +549,9 @@ class Express(Mountable):
                 nxt._signal = UNSET
                 try:
                     if arity == 4:
-                        result = fn(req, res, nxt, value)
+                        result = fn(req, res, call_next, value)
                     else:
-                        result = fn(req, res, nxt, value, name)
+                        result = fn(req, res, call_next, value, name)
                     if result is not None and is_awaitable(result):
                         await result
                     outcome = nxt._signal
