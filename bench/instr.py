@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ("plaintext", "json", "error", "mw10", "router100", "express-plaintext", "express-mw10")
+CASES = (
+    "plaintext", "json", "error", "mw10", "router100", "express-plaintext", "express-mw10",
+    "raw-plaintext", "raw-mw10",
+)  # fmt: skip
 _TOTAL = re.compile(r"^(?:summary|totals):\s+(\d+)", re.M)
 
 
@@ -59,6 +62,7 @@ def _child(case: str, n: int) -> None:
 
 
 def _cases() -> dict[str, tuple[Any, str]]:
+    from bench.apps import raw_asgi
     from bench.apps import scallion_app as apps
     from bench.apps.common import ROUTE_PATH
 
@@ -70,6 +74,9 @@ def _cases() -> dict[str, tuple[Any, str]]:
         "router100": (apps.router100, ROUTE_PATH),
         "express-plaintext": (apps.express, "/"),
         "express-mw10": (apps.express_mw10, "/"),
+        # The hand-written ASGI callables: what the same request costs with no framework.
+        "raw-plaintext": (raw_asgi.base, "/"),
+        "raw-mw10": (raw_asgi.mw10, "/"),
     }
 
 
