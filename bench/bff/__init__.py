@@ -1,0 +1,1 @@
+"""``python -m bench bff``: the issue-5 fan-out benchmark (see bench/README.md)."""
