@@ -1,4 +1,4 @@
-"""``python -m bench http|scale|micro|instr|depth``: see bench/README.md."""
+"""``python -m bench http|bff|scale|micro|instr|depth``: see bench/README.md."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import Any
 
+from bench.bff.cli import configure as configure_bff
 from bench.http_suite.frameworks import ASGI_SERVERS, FRAMEWORKS, QUICK_FRAMEWORKS
 from bench.http_suite.scenarios import SCENARIOS
 
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     timing(http)
     http.set_defaults(func=cmd_http)
+
+    configure_bff(sub.add_parser("bff", help="3-upstream fan-out gateways vs Koa + undici (wrk)"))
 
     scale = sub.add_parser("scale", help="scallion serve --workers 2 against 1 worker")
     scale.add_argument("--quick", action="store_true", help="short runs")
