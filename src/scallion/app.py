@@ -33,6 +33,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 PENDING_ERROR_HEADERS = "_scallion_error_headers"
 """Where middleware park headers for an error response when the error cannot take them."""
 _CHUNK = 64 * 1024
+_SMALL_FILE = 64 * 1024
 
 
 class App:
@@ -298,6 +299,11 @@ class App:
                 body = res.encoded()  # type: ignore[assignment]
             await self._send_whole(res, send, res._status, body, head=head)
             return
+        if kind == _r.KIND_FILE and not head:  # HEAD: the stream path sends only headers
+            small = _read_small_file(res._body)
+            if small is not None:
+                await self._send_whole(res, send, res._status, small, head=head)
+                return
         await self._send_stream(ctx, head)
 
     async def _send_whole(
@@ -375,6 +381,24 @@ class App:
 
     def __repr__(self) -> str:
         return f"<App env={self.env!r} middleware={len(self.middleware)}>"
+
+
+def _read_small_file(file: Any) -> bytes | None:
+    """A small regular file's remaining bytes, read at once (the file is then closed).
+
+    For a few KiB from the page cache a blocking read costs microseconds, far less than
+    the streaming path's thread-pool hops and disconnect watcher (the static scenario of
+    ``bench/`` ran at ~0.2x raw ASGI before this). Larger files are streamed.
+    """
+    remaining = _r._file_remaining(file)
+    if remaining is None or remaining > _SMALL_FILE:
+        return None
+    try:
+        data: bytes = file.read()
+        return data
+    finally:
+        with contextlib.suppress(Exception):
+            file.close()
 
 
 async def _watch_disconnect(
