@@ -34,7 +34,7 @@ async def fetch(target: App | Express, method: str, url: str, **kwargs: Any) -> 
 
 
 def test_the_blocks_are_the_ones_these_tests_know() -> None:
-    assert len(run_doc()) == 13
+    assert len(run_doc()) == 14
 
 
 async def test_quick_start_and_handlers() -> None:
@@ -101,6 +101,12 @@ async def test_param() -> None:
     assert (await fetch(ex, "GET", "/users/1/name")).text == "Ada"
     r = await fetch(ex, "GET", "/users/2")
     assert (r.status_code, r.text) == (404, "no user 2")
+
+
+async def test_type_hints_block() -> None:
+    typed = run_doc()[13]["typed"]
+    ex = Express().use(typed).get("/", lambda req, res: res.send("ok"))
+    assert (await fetch(ex, "GET", "/")).headers["x-typed"] == "yes"
 
 
 async def test_sharing_with_the_onion() -> None:
