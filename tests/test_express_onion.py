@@ -14,6 +14,7 @@ import pytest
 
 from scallion import App, HttpError
 from scallion.express import Express
+from scallion.router import Router
 from scallion.testing import AsyncTestClient
 
 
@@ -82,6 +83,33 @@ async def test_express_then_router_like_onion_layer() -> None:
     assert (await fetch(app, "GET", "/express")).json() == {"from": "express"}
     assert (await fetch(app, "GET", "/koa")).json() == {"from": "koa"}
     assert (await fetch(app, "GET", "/none")).status_code == 404
+
+
+async def test_router_and_express_in_one_app_either_order() -> None:
+    router = Router(prefix="/koa")
+
+    @router.get("/users/:id")
+    async def koa_user(ctx: Any) -> None:
+        ctx.body = {"koa": ctx.params["id"], "seen": getattr(ctx.state, "seen", None)}
+
+    ex = Express()
+
+    def mark(req: Any, res: Any, next: Any) -> None:
+        res.locals["seen"] = "express middleware"
+        next()
+
+    ex.use(mark)
+    ex.get("/ex/users/:id", lambda req, res: res.json({"express": req.params["id"]}))
+    for app in (
+        App().use(router.routes(), ex),
+        App().use(ex, router.routes()).use(router.allowed_methods()),
+    ):
+        assert (await fetch(app, "GET", "/ex/users/1")).json() == {"express": "1"}
+        koa = (await fetch(app, "GET", "/koa/users/2")).json()
+        assert koa["koa"] == "2"
+        assert (await fetch(app, "GET", "/neither")).status_code == 404
+    # Express first: its use() middleware ran, then the request fell through to the Router.
+    assert koa == {"koa": "2", "seen": "express middleware"}
 
 
 async def test_two_express_instances_in_one_onion() -> None:
