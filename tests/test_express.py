@@ -890,3 +890,60 @@ def test_repr() -> None:
     ex = Express().get("/a", lambda req, res: None)
     assert repr(ex) == "<Express layers=1>"
     assert repr(ex.route("/b").get(lambda req, res: None)) == "<Route '/b' [GET] handlers=1>"
+
+
+# --------------------------------------------------------------------------- garbage
+
+
+async def test_failed_requests_leave_no_reference_cycles() -> None:
+    """A caught exception's traceback holds the driver's frame; the driver must not keep
+    the exception in a local, or every failed request leaves garbage for the GC."""
+    import gc
+
+    def boom(req: Any, res: Any) -> None:
+        raise HttpError(409)
+
+    def bad_param(req: Any, res: Any, next: Any, value: str) -> None:
+        raise HttpError(400)
+
+    def handled(err: BaseException, req: Any, res: Any, next: Any) -> None:
+        res.status(418).send("handled")
+
+    child = Express().get("/", boom)
+    ex = Express().param("id", bad_param)
+    ex.get("/direct", boom).use("/nested", child).get("/p/:id", lambda req, res: None)
+    ex.use(handled)
+    app = serve(ex)
+
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def hit(path: str) -> None:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": [],
+        }
+        await app(scope, receive, send)
+
+    paths = ["/direct", "/nested", "/p/1"]
+    for path in paths:  # warm up
+        await hit(path)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            for path in paths:
+                await hit(path)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert {m["status"] for m in sent if m["type"] == "http.response.start"} == {418}

@@ -517,13 +517,23 @@ class Express(Mountable):
                 assert isinstance(outcome, BaseException)
                 err = outcome
         req._app = saved_app
+        # A caught exception's traceback holds this frame: drop the locals that hold the
+        # exception, or every failed request leaves a reference cycle for the GC.
+        err = None
         if not top:
-            return None if outcome is ROUTER else outcome
+            if outcome is ROUTER:
+                return None
+            holder = [outcome]  # hand the outcome back without a local still holding it
+            outcome = None
+            return holder.pop()
         if outcome is UNSET:
             if res._answered:
                 return None
         elif isinstance(outcome, BaseException):
-            raise outcome
+            try:
+                raise outcome
+            finally:
+                outcome = None
         await next()
         return None
 
@@ -559,7 +569,9 @@ class Express(Mountable):
                     outcome = exc
                 nxt._signal = IDLE
                 if outcome is not None:
-                    return outcome
+                    holder = [outcome]  # no local may keep a caught exception (see __call__)
+                    outcome = None
+                    return holder.pop()
             seen[name] = value
         return None
 
