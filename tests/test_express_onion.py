@@ -112,6 +112,15 @@ async def test_router_and_express_in_one_app_either_order() -> None:
     assert koa == {"koa": "2", "seen": "express middleware"}
 
 
+async def test_express_as_a_router_route_handler() -> None:
+    legacy = Express().get("/legacy/x", lambda req, res: res.send("legacy x"))
+    router = Router()
+    router.all("/legacy/*", legacy)
+    app = App().use(router.routes())
+    assert (await fetch(app, "GET", "/legacy/x")).text == "legacy x"
+    assert (await fetch(app, "GET", "/legacy/y")).status_code == 404
+
+
 async def test_two_express_instances_in_one_onion() -> None:
     first = Express().get("/a", lambda req, res: res.send("first"))
     second = Express().get("/b", lambda req, res: res.send("second"))
