@@ -475,6 +475,28 @@ async def test_each_verb_registers_and_chains(verb: str) -> None:
     assert (await fetch(app, other, "/v")).status_code == 404
 
 
+@pytest.mark.parametrize("verb", ["get", "post", "put", "patch", "delete", "options", "all"])
+async def test_each_verb_works_as_a_decorator(verb: str) -> None:
+    ex = Express()
+
+    def handler(req: Any, res: Any) -> None:
+        res.status(404).json({"verb": req.method})
+
+    assert getattr(ex, verb)("/d")(handler) is handler
+    method = "PUT" if verb == "all" else verb.upper()
+    r = await fetch(serve(ex), method, "/d")
+    assert (r.status_code, r.json()) == (404, {"verb": method})
+
+
+async def test_head_verb_registers_a_head_route() -> None:
+    ex = Express().head("/h", lambda req, res: res.set("X-Head", "1").end())
+    assert isinstance(ex, Express)
+    app = serve(ex)
+    r = await fetch(app, "HEAD", "/h")
+    assert (r.status_code, r.headers["x-head"]) == (200, "1")
+    assert (await fetch(app, "GET", "/h")).status_code == 404
+
+
 async def test_all_matches_every_method() -> None:
     ex = Express().all("/any", lambda req, res: res.send(req.method))
     app = serve(ex)
