@@ -137,3 +137,36 @@ for _ in range(MW_LAYERS):
 ex_mw10.get("/", ex_hello_depth)
 express_mw10 = App()
 express_mw10.use(ex_mw10)
+
+
+# -- stack: the seeds' recommended order in front of the plaintext route (issue 3) --------
+
+
+def _stack_app() -> App:
+    import logging
+    import os
+
+    from scallion.middleware import (
+        body_parser,
+        compress,
+        cors,
+        error_handler,
+        logger,
+        request_id,
+        response_time,
+        security_headers,
+    )
+
+    access = logging.getLogger("bench.access")
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    access.addHandler(logging.StreamHandler(open(os.devnull, "w")))  # noqa: SIM115
+    app = App()
+    app.use(error_handler())  # 1. errors, outermost
+    app.use(request_id(), logger(format="json", logger=access), response_time())  # 2.
+    app.use(security_headers(), cors(), compress(), body_parser())  # 3.
+    app.use(plaintext)  # 4. the route
+    return app
+
+
+stack = _stack_app()

@@ -23,6 +23,7 @@ _BASE = {
     "static": "static",
 }
 _NOT_EXPRESS = "the Express layer is scallion's own"
+_NOT_STACK = "the middleware stack is scallion's own library"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class Framework:
     notes: str = ""
 
     def variant(self, scenario: str) -> str | NA:
+        if scenario == "stack":
+            return self.scenarios.get(scenario, NA(_NOT_STACK))
         return self.scenarios.get(
             scenario, NA(_NOT_EXPRESS if scenario.startswith("express") else "not written")
         )
@@ -85,6 +88,7 @@ FRAMEWORKS: dict[str, Framework] = {
                 "express-plaintext": "express",
                 "express-mw10": "express_mw10",
                 "static": _scallion_static(),
+                "stack": "stack",
             },
         ),
         _py("starlette", "starlette_app", "mw10 with pure ASGI middleware"),

@@ -161,6 +161,13 @@ SCENARIOS: dict[str, Scenario] = {
             description="a handler raising an HttpError 404",
         ),
         Scenario(
+            "stack",
+            "stack",
+            "/",
+            _text(HELLO),
+            description="plaintext behind the seeds' recommended middleware stack (scallion only)",
+        ),
+        Scenario(
             "express-plaintext",
             "express",
             "/",
