@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib.util
 import re
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
+from _seed_loader import load
 
 from scallion import compose
 from scallion.testing import AsyncTestClient
-
-SEEDS = Path(__file__).resolve().parents[2] / "examples" / "seeds"
-
-
-def load(name: str) -> ModuleType:
-    """Import ``examples/seeds/<name>.py`` by path, whatever sys.path holds."""
-    key = f"_seed_mechanics_{name}"
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, SEEDS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 async def get(app: Any, url: str = "/", method: str = "GET", **kwargs: Any) -> httpx.Response:

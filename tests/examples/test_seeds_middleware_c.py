@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jwt
 import pytest
+from _seed_loader import load
 
 from scallion.stores import MemoryStore
 from scallion.stores.redis import RedisStore
 from scallion.testing import AsyncTestClient, TestClient
 
-SEEDS = Path(__file__).resolve().parents[2] / "examples" / "seeds"
 REDIS_URL = os.environ.get("SCALLION_TEST_REDIS", "redis://127.0.0.1:6379/15")
-
-
-def load(name: str) -> ModuleType:
-    """Import ``examples/seeds/<name>.py`` by path, whatever sys.path holds."""
-    key = f"_seed_example_{name}"
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, SEEDS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
