@@ -9,18 +9,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 import pytest
+from _express_helpers import fetch
 
 from scallion import App, HttpError
 from scallion.express import Express
 from scallion.router import Router
-from scallion.testing import AsyncTestClient
-
-
-async def fetch(app: App, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async with AsyncTestClient(app, lifespan=False) as client:
-        return await client.request(method, url, **kwargs)
 
 
 async def response_time(ctx: Any, next: Any) -> None:

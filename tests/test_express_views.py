@@ -6,15 +6,10 @@ from typing import Any
 
 import httpx
 import pytest
+from _express_helpers import fetch
 
 from scallion import App
 from scallion.express import Express, ExpressRequest, ExpressResponse
-from scallion.testing import AsyncTestClient
-
-
-async def fetch(app: App, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async with AsyncTestClient(app, lifespan=False) as client:
-        return await client.request(method, url, **kwargs)
 
 
 async def answer(
