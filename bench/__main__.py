@@ -91,7 +91,7 @@ def cmd_http(args: argparse.Namespace) -> int:
     print(report.text_table(http_doc))
     stem = args.out or dt.date.today().isoformat() + ("-quick" if quick else "")
     path, md = report.write(doc, stem, latest=not quick and args.out is None)
-    print(f"\nwrote {path.relative_to(ROOT)} and {md.relative_to(ROOT)}")
+    print(f"\nwrote {path} and {md}")
     failed = [r for r in records if r.status == "failed"]
     if failed:
         print(f"{len(failed)} endpoint(s) FAILED; see above and the Markdown file", file=sys.stderr)

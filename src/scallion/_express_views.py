@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import orjson
 
 from ._mime import content_type_for
-from .cookies import _parse_cookie_header
+from .cookies import parse_cookie_header
 from .datastructures import Headers
 from .errors import reason_phrase
 from .response import check_header
@@ -145,7 +145,7 @@ class ExpressRequest:
     def cookies(self) -> dict[str, str]:
         """Request cookies by name, as sent (signed: ``req.ctx.cookies.get(n, signed=True)``)."""
         header = self.ctx.get("cookie")
-        return _parse_cookie_header(header) if header else {}
+        return parse_cookie_header(header) if header else {}
 
     def accepts(self, *types: str) -> str | None:
         """The best of ``types`` for the Accept header, as ``ctx.accepts``."""

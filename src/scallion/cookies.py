@@ -22,7 +22,7 @@ from .response import check_header
 if TYPE_CHECKING:
     from .context import Context
 
-__all__ = ["Cookies", "sign", "verify"]
+__all__ = ["Cookies", "parse_cookie_header", "sign", "verify"]
 
 _SAFE_VALUE = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'()*+-./:<=>?@[]^_`{|}~"
@@ -45,7 +45,8 @@ def verify(data: str, signature: str, keys: Sequence[str | bytes]) -> int:
     return -1
 
 
-def _parse_cookie_header(header: str) -> dict[str, str]:
+def parse_cookie_header(header: str) -> dict[str, str]:
+    """A `Cookie` header as a dict; the first value of a repeated name wins."""
     cookies: dict[str, str] = {}
     for chunk in header.split(";"):
         name, sep, value = chunk.partition("=")
@@ -72,7 +73,7 @@ class Cookies:
     @property
     def _all(self) -> dict[str, str]:
         if self._parsed is None:
-            self._parsed = _parse_cookie_header(self._ctx.request.get("cookie"))
+            self._parsed = parse_cookie_header(self._ctx.request.get("cookie"))
         return self._parsed
 
     def _keys(self) -> Sequence[str | bytes]:
