@@ -61,7 +61,7 @@ def table(doc: dict[str, Any], *, markdown: bool) -> list[str]:
     koa = _find(doc, "koa", "fanout")
     head = [
         "gateway", "endpoint", "req/s", "vs Koa", "of ceiling", "p50 ms", "p99 ms",
-        f"p50 - {slowest:g}", f"p99 - {slowest:g}", "CPU µs/req", "spread",
+        f"p50 - {slowest:g}", f"p99 - {slowest:g}", "CPU µs/req", "req/s per CPU", "spread",
     ]  # fmt: skip
     order = {"fanout": 0, "cached": 1, "plaintext": 2}
     body: list[list[str]] = []
@@ -82,6 +82,7 @@ def table(doc: dict[str, Any], *, markdown: bool) -> list[str]:
                 f"{p50 - slowest:+.1f}" if r["scenario"] != "plaintext" else "",
                 f"{p99 - slowest:+.1f}" if r["scenario"] != "plaintext" else "",
                 f"{cpu:,.0f}" if cpu else "",
+                f"{1e6 / cpu:,.0f}" if cpu else "",
                 spread(r),
             ]
         )
@@ -113,6 +114,21 @@ def targets(doc: dict[str, Any]) -> list[list[str]]:
                 [
                     f"{gw} fan-out ≥ Koa + undici",
                     f"{rps:,.0f} vs {float(koa['rps_median']):,.0f} req/s",
+                    f"{ratio:.2f}",
+                    "≥ 1.00",
+                    "yes" if ratio >= 1.0 else "**no**",
+                ]
+            )
+        cpu, koa_cpu = (
+            fan.get("cpu_us_per_request_median"),
+            (koa or {}).get("cpu_us_per_request_median"),
+        )
+        if cpu and koa_cpu:
+            ratio = float(koa_cpu) / float(cpu)
+            out.append(
+                [
+                    f"{gw} fan-out CPU per request ≤ Koa's",
+                    f"{float(cpu):,.0f} vs {float(koa_cpu):,.0f} µs",
                     f"{ratio:.2f}",
                     "≥ 1.00",
                     "yes" if ratio >= 1.0 else "**no**",
@@ -198,7 +214,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Ceiling: {s['connections']} / {s['slowest_upstream_ms'] / 1000:g} s = "
         f"{s['ceiling_rps']:,.0f} req/s. `p50 - {s['slowest_upstream_ms']}` is what the "
         "gateway adds to the slowest upstream. CPU µs/req is the gateway process's user + "
-        "system CPU (all its threads) over the timed run, divided by the requests answered.",
+        "system CPU (all its threads) over the timed run, divided by the requests answered; "
+        "req/s per CPU is 10^6 / that: what one whole CPU would serve. Both move much less "
+        "than req/s when other work shares the machine.",
         "",
         "This machine is shared and noisy: read the ratios within this file.",
         "",
