@@ -257,6 +257,35 @@ class TestPropagation:
         await users.aclose()
 
 
+    async def test_upstream_calls_carry_the_server_span_without_extra_headers(
+        self, provider: TracerProvider, exporter: InMemorySpanExporter
+    ) -> None:
+        """Upstream propagates this request's span (from ``tracing()``), not the caller's."""
+        received: list[str] = []
+        service = App()
+
+        async def echo(ctx: Context) -> None:
+            received.append(ctx.get("traceparent"))
+            ctx.body = {"ok": True}
+
+        service.use(echo)
+        users = Upstream("users", "http://users.internal", transport=ASGITransport(service))
+        app = App()
+        router = Router()
+
+        @router.get("/page")
+        async def page(ctx: Context) -> None:
+            ctx.body = (await users.get("/u", ctx=ctx)).json()
+
+        app.use(tracing(provider), router.routes())
+        async with AsyncTestClient(app) as client:
+            r = await client.get("/page", headers={"traceparent": TRACEPARENT})
+        assert r.status_code == 200
+        span = only_span(exporter)
+        assert received == [f"00-{TRACE_ID}-{span.context.span_id:016x}-01"]
+        await users.aclose()
+
+
 class TestOptions:
     def test_exporter_builds_a_provider_with_the_service_name(self) -> None:
         exporter = InMemorySpanExporter()

@@ -505,10 +505,21 @@ class Upstream:
                 value = incoming.get(name)
                 if value is not None:
                     sent[name] = value
-            if "x-request-id" in self.propagate_headers and "x-request-id" not in sent:
-                rid = getattr(ctx.state, "request_id", None)
-                if rid:
-                    sent["x-request-id"] = str(rid)
+            state = ctx._state
+            if state is not None:
+                if "x-request-id" in self.propagate_headers and "x-request-id" not in sent:
+                    rid = state.get("request_id")
+                    if rid:
+                        sent["x-request-id"] = str(rid)
+                # observability.tracing() leaves this request's span here: upstream spans
+                # then hang under it rather than under the caller's span.
+                if "traceparent" in self.propagate_headers:
+                    traceparent = state.get("traceparent")
+                    if traceparent:
+                        sent["traceparent"] = traceparent
+                        tracestate = state.get("tracestate")
+                        if tracestate and "tracestate" in self.propagate_headers:
+                            sent["tracestate"] = tracestate
         if extra:
             for key, value in extra.items():
                 sent[key.lower()] = value
