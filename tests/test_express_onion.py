@@ -260,3 +260,26 @@ async def test_hostile_headers_and_query_never_500() -> None:
         headers={"cookie": 'x="unterminated; =; ;;', "x-weird": b"\xff\xfe"},  # type: ignore[dict-item]
     )
     assert r.status_code == 200
+
+
+async def test_a_matched_route_reports_its_pattern_as_ctx_router_path() -> None:
+    # metrics() and tracing() label requests by ctx.router_path
+    from scallion import App
+    from scallion.express import Express
+    from scallion.testing import AsyncTestClient
+
+    seen: list[str | None] = []
+    child = Express()
+    child.get("/users/:id", lambda req, res: res.send("ok"))
+    outer = Express()
+    outer.use("/api", child)
+    app = App()
+
+    async def look(ctx, next):  # type: ignore[no-untyped-def]
+        await next()
+        seen.append(ctx.router_path)
+
+    app.use(look, outer)
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/api/users/7")).text == "ok"
+    assert seen == ["/api/users/:id"]

@@ -471,6 +471,8 @@ class Express(Mountable):
                             err = outcome
                         continue  # ROUTE or an error: skip this layer
                 if route is not None:
+                    # The pattern, as the Router reports it, for metrics and traces.
+                    ctx.router_path = req._base + route.path if req._base else route.path
                     route_stack = route._stack
                     route_method = (
                         "GET" if method == "HEAD" and "HEAD" not in route._methods else method
