@@ -358,6 +358,10 @@ status: true
             r = await client.get("/page")
             assert r.json()["missing"] == ["orders"]
         assert await state(client) == "open"
+        page = await client.get("/_scallion")  # the live dashboard beside the JSON
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        data = (await client.get("/_scallion/status.json")).json()
+        assert "orders" in str(data)
         calls = orders.calls["/orders"]
         for _ in range(5):  # fails fast: the upstream sees nothing
             r = await client.get("/page")

@@ -260,6 +260,7 @@ def _banner(demo: Demo, out: Callable[[str], Any]) -> None:
     out(f"  curl -i {base}/api/products                    # cached: watch X-Cache")
     out(f"  curl    {base}/openapi.json")
     out(f"  curl    {base}/_scallion/status                # breakers, cache, in-flight calls")
+    out(f"  open    {base}/_scallion                       # the live dashboard, in a browser")
     out(f"  curl -X POST {base}/_demo/fail/orders          # then reload the dashboard:")
     out(
         "                                                    # orders go missing, the breaker opens"

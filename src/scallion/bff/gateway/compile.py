@@ -422,9 +422,12 @@ def compile_gateway(
 
     gateway = Gateway(app, config, upstreams, cache, router)
     if config.status is not None:
-        from ...observability.status import status_route
+        from ...observability.status import status_page, status_route
 
         router.get(config.status, status_route(upstreams, cache), name="status")
+        # The live dashboard next to it: /_scallion/status -> page at /_scallion.
+        dashboard = config.status.rstrip("/").rsplit("/", 1)[0] or "/_scallion"
+        app.use(status_page(dashboard, upstreams=upstreams, caches=cache))
     app.use(router.routes(), router.allowed_methods())
     vars(app.state)["gateway"] = gateway
     return gateway
