@@ -10,6 +10,7 @@ demo:
 test:
 	@scripts/bootstrap.sh dev,bench
 	@scripts/ensure-redis.sh
+	@scripts/ensure-chromium.sh
 	.venv/bin/python -m pytest -q -p no:cacheprovider
 
 lint:
