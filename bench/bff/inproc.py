@@ -7,8 +7,10 @@ through ``App.__call__`` on uvloop, with an in-memory transport that answers eac
 upstream call at once with the upstream's real body. What is left is everything scallion
 does per fan-out: the onion, the router, ``ctx.bff``, ``gather`` and its tasks, three
 ``Upstream`` calls (headers, deadline, bookkeeping), three JSON decodes and the encode of
-the merged answer. Requests run one after another, so this is the floor, without the GC
-cost of 128 requests in flight.
+the merged answer. Requests run one after another, without the GC cost of 128 requests
+in flight. ``bare-fanout`` is the floor: the same route in a scallion
+``App`` with ``asyncio.gather`` over the transport directly (no ``ctx.bff``, no
+``Upstream``), so ``fanout`` minus ``bare-fanout`` is what the BFF layer costs.
 
 Thread CPU per request, best of ``--rounds``; ``--callgrind`` counts instructions instead
 (valgrind, noise-free: a run with ``--n 0`` is subtracted).
@@ -72,12 +74,39 @@ def _apps() -> dict[str, Any]:
     from bench.bff import scallion_app
     from scallion.bff.gateway import load_gateway
 
+    instant = Instant()
     apps = {
         "scallion": scallion_app.build(),
         "scallion-yaml": load_gateway(ROOT / "bench" / "bff" / "gateway.yaml"),
+        "bare": _bare(instant),
     }
-    _swap(Instant())
+    _swap(instant)
     return apps
+
+
+def _bare(transport: Instant) -> Any:
+    """The floor: the same route in a scallion App, ``asyncio.gather`` over the transport."""
+    import asyncio
+
+    import orjson
+
+    from scallion import App, Router
+
+    urls = list(transport.answers)
+
+    async def get(url: str) -> Any:
+        resp = await transport.request("GET", url, {}, None, 2.0)
+        return orjson.loads(resp.body)
+
+    async def dashboard(ctx: Any) -> None:
+        user, orders, recs = await asyncio.gather(get(urls[0]), get(urls[1]), get(urls[2]))
+        ctx.body = {"user": user, "orders": orders, "recs": recs, "missing": []}
+
+    app = App()
+    router = Router()
+    router.get("/dashboard/:id", dashboard)
+    app.use(router.routes())
+    return app
 
 
 def _swap(transport: Instant) -> None:
@@ -118,6 +147,7 @@ async def _send(message: Any) -> None:
 
 
 CASES = {
+    "bare-fanout": ("bare", FANOUT_PATH),
     "fanout": ("scallion", FANOUT_PATH),
     "cached": ("scallion", CACHED_PATH),
     "plaintext": ("scallion", PLAIN_PATH),
