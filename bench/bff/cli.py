@@ -17,11 +17,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     from bench.bff.gateways import GATEWAYS
 
     p.add_argument(
-        "--quick", action="store_true", help="every gateway, 1 rep of 3 s (+5 s warm-up): ~2-3 min"
+        "--quick", action="store_true", help="every gateway, 1 rep of 3 s (+6 s warm-up): ~2-3 min"
     )
     p.add_argument("--gateways", type=_csv, help=f"comma list of: {', '.join(GATEWAYS)}")
     p.add_argument("--duration", type=int, help="seconds timed per endpoint (quick 3, full 10)")
-    p.add_argument("--warmup", type=int, help="seconds of warm-up per endpoint (quick 5, full 8)")
+    p.add_argument("--warmup", type=int, help="seconds of warm-up per endpoint (quick 6, full 10)")
     p.add_argument("--reps", type=int, help="interleaved repetitions (quick 1, full 3)")
     p.add_argument("--connections", type=int, default=128, help="keep-alive connections (128)")
     p.add_argument("--burst", type=int, default=128, help="coalescing: concurrent requests (128)")
@@ -57,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
     settings = runner.Settings(
         gateways=[GATEWAYS[n] for n in names],
         duration=args.duration or (3 if quick else 10),
-        warmup=args.warmup if args.warmup is not None else 5 if quick else 8,
+        warmup=args.warmup if args.warmup is not None else 6 if quick else 10,
         reps=args.reps or (1 if quick else 3),
         connections=args.connections,
         server_cpu=server_cpu,
