@@ -656,3 +656,24 @@ async def test_concurrent_fan_out_over_three_upstreams(servers: list[LoopbackSer
         assert sorted({g["server"] for g in got}) == ["a", "b", "c"]
     finally:
         await ups.aclose()
+
+
+async def test_get_json_raises_on_a_4xx_instead_of_returning_the_error_body() -> None:
+    from scallion import App
+    from scallion.bff.errors import UpstreamStatusError
+    from scallion.bff.transport import ASGITransport
+    from scallion.bff.upstream import Upstream
+
+    service = App()
+
+    async def not_found(ctx: Any) -> None:
+        ctx.status = 404
+        ctx.body = {"error": "no such user"}
+
+    service.use(not_found)
+    users = Upstream("users", "http://users.internal", transport=ASGITransport(service))
+    with pytest.raises(UpstreamStatusError) as info:
+        await users.get_json("/users/9")
+    assert info.value.upstream_status == 404
+    await users.aclose()
+

@@ -194,11 +194,15 @@ class Upstream:
         ctx: Context | None = None,
         expect: type[dict[Any, Any]] | type[list[Any]] | None = None,
     ) -> Any:
-        """``GET path`` and parse the JSON body (``expect=dict``/``list`` checks its shape)."""
+        """``GET path`` and parse the JSON body (``expect=dict``/``list`` checks its shape).
+
+        A 4xx answer raises ``UpstreamStatusError`` (5xx already does in ``request``), so
+        an error body is never mistaken for the data.
+        """
         resp = await self.request(
             "GET", path, params=params, headers=headers, timeout=timeout, deadline=deadline, ctx=ctx
         )
-        return resp.json(expect)
+        return resp.raise_for_status().json(expect)
 
     async def post(
         self,

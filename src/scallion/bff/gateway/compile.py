@@ -9,6 +9,7 @@ auth, rate limit) and whose handler builds ``Part``/``Step`` objects for ``gathe
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -274,9 +275,10 @@ class _Endpoint:
             headers[COMPLETED_HEADER] = "true"
             cache = self.config.cache
             if cache is not None:
-                control = f"public, max-age={int(cache.ttl)}"
+                # Cache-Control counts whole seconds: round up, so ttl: 0.5 still caches.
+                control = f"public, max-age={math.ceil(cache.ttl)}"
                 if cache.swr:
-                    control += f", stale-while-revalidate={int(cache.swr)}"
+                    control += f", stale-while-revalidate={math.ceil(cache.swr)}"
                 headers["cache-control"] = control
 
 
