@@ -47,6 +47,8 @@ __all__ = ["DEFAULT_METHODS", "Route", "Router", "UseLayer"]
 
 DEFAULT_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 """Methods a Router implements unless told otherwise; others get 501 from allowed_methods."""
+_MAX_CHAINS: Final = 1024
+"""Composed per-request chains kept per router (the combinations seen)."""
 
 _Fn = Callable[..., Any]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -173,6 +175,7 @@ class Router:
         self._entries: list[Route | UseLayer | _Mount] = []
         self._params: dict[str, list[_Fn]] = {}
         self._table: RouteTable | None = None
+        self._chains: dict[tuple[_Fn, ...], Callable[..., Awaitable[Any]]] = {}
         self._parents: list[Router] = []
         self._dispatcher = Dispatch(self)
 
@@ -186,6 +189,7 @@ class Router:
     def _invalidate(self) -> None:
         """Drop the compiled table (and every parent's); the next request rebuilds it."""
         self._table = None
+        self._chains.clear()
         for parent in self._parents:
             parent._invalidate()
 
@@ -523,7 +527,16 @@ class Router:
             chain.append(fn)
         if len(chain) == 1:
             return ready(chain[0](ctx, next))
-        return compose(chain)(ctx, next)
+        # Which layers and routes run is one of few combinations: compose each once, not
+        # per request (compose builds a runner, which costs far more than a request).
+        combination = tuple(chain)
+        composed = self._chains.get(combination)
+        if composed is None:
+            if len(self._chains) >= _MAX_CHAINS:
+                self._chains.clear()
+            composed = self._chains[combination] = compose(chain)
+        result: Awaitable[Any] = composed(ctx, next)
+        return result
 
     def allowed_methods(
         self,
