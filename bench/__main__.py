@@ -38,7 +38,6 @@ def _cpus(args: argparse.Namespace) -> tuple[int | None, int | None]:
 
 def cmd_http(args: argparse.Namespace) -> int:
     from bench.http_suite import report, runner, wrk
-    from bench.http_suite.servers import ROOT
 
     if wrk.wrk_path() is None:
         print(wrk.INSTALL_HINT, file=sys.stderr)
