@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CASES = (
     "plaintext", "json", "error", "mw10", "router100", "express-plaintext", "express-mw10",
-    "raw-plaintext", "raw-mw10",
+    "raw-plaintext", "raw-mw10", "starlette-plaintext", "starlette-mw10",
 )  # fmt: skip
 _TOTAL = re.compile(r"^(?:summary|totals):\s+(\d+)", re.M)
 
@@ -62,7 +62,7 @@ def _child(case: str, n: int) -> None:
 
 
 def _cases() -> dict[str, tuple[Any, str]]:
-    from bench.apps import raw_asgi
+    from bench.apps import raw_asgi, starlette_app
     from bench.apps import scallion_app as apps
     from bench.apps.common import ROUTE_PATH
 
@@ -77,6 +77,9 @@ def _cases() -> dict[str, tuple[Any, str]]:
         # The hand-written ASGI callables: what the same request costs with no framework.
         "raw-plaintext": (raw_asgi.base, "/"),
         "raw-mw10": (raw_asgi.mw10, "/"),
+        # The nearest Python peer, the same request through its own routing/middleware.
+        "starlette-plaintext": (starlette_app.base, "/"),
+        "starlette-mw10": (starlette_app.mw10, "/"),
     }
 
 
