@@ -195,7 +195,7 @@ def logger(
             # (it was a fifth of the recommended stack's cost in bench/).
             log.handle(
                 log.makeRecord(
-                    log.name, level, __file__, 0, line, None, None, extra={"access": record}
+                    log.name, level, __file__, 0, line, (), None, extra={"access": record}
                 )
             )
 
