@@ -173,7 +173,9 @@ class App:
                 self._on_error(ctx, err)
             if ctx.respond:
                 res = ctx.response
-                # Fast path for the common case: a small in-memory body for a GET/POST.
+                # The common case (an in-memory body, not HEAD, not 204/304) inlines what
+                # respond() would do: going through respond() and _send_whole() costs ~3.5k
+                # of ~32k instructions per plaintext request (callgrind, 2026-11-21).
                 if (
                     0 < res._kind <= _r.KIND_JSON
                     and res._status not in _r.EMPTY_STATUSES
@@ -273,7 +275,7 @@ class App:
         res = ctx.response
         send = ctx.send
         status = res._status
-        head = ctx.request.scope["method"] == "HEAD"
+        head = ctx.scope["method"] == "HEAD"  # not ctx.request: no Request just for this
         if status in _r.EMPTY_STATUSES:
             res.headers.pop("content-type", None)
             res.headers.pop("content-length", None)
