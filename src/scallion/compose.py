@@ -95,9 +95,6 @@ def ready(result: Any) -> Awaitable[Any]:
     return _Done(result)
 
 
-_awaitable = ready
-
-
 _NEXT_NAMES: Final = frozenset({"next", "next_", "_next", "nxt", "call_next"})
 
 
@@ -163,7 +160,7 @@ def as_middleware(fn: _Fn) -> _Fn:
 
 
 def _call_outer(outer: Callable[[], Any] | None) -> Awaitable[Any]:
-    return _NOTHING if outer is None else _awaitable(outer())
+    return _NOTHING if outer is None else ready(outer())
 
 
 # -- direct runner --------------------------------------------------------------------
@@ -252,7 +249,7 @@ async def _run_checked(
 ) -> Any:
     fn = fns[index]
     nxt = _CheckedNext(fns, ctx, index + 1, outer)
-    result = await _awaitable(fn(ctx, nxt))
+    result = await ready(fn(ctx, nxt))
     if nxt._called and not nxt._done:
         raise _missing_await(fn, nxt)
     return result
