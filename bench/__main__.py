@@ -1,4 +1,4 @@
-"""``python -m bench http|bff|scale|micro|instr|depth``: see bench/README.md."""
+"""``python -m bench http|bff|scale|micro|instr|hinstr|depth``: see bench/README.md."""
 
 from __future__ import annotations
 
@@ -116,6 +116,16 @@ def cmd_instr(args: argparse.Namespace) -> int:
     return instr.main(args.n, args.cases)
 
 
+def cmd_hinstr(args: argparse.Namespace) -> int:
+    from bench import http_instr
+
+    frameworks = _pick(
+        args.frameworks, FRAMEWORKS, list(http_instr.DEFAULT_FRAMEWORKS), "framework"
+    )
+    scenarios = _pick(args.scenarios, SCENARIOS, list(http_instr.DEFAULT_SCENARIOS), "scenario")
+    return http_instr.main(frameworks, scenarios, args.n, args.warmup)
+
+
 def cmd_depth(args: argparse.Namespace) -> int:
     from bench import compose_depth
 
@@ -170,6 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     instr.add_argument("--n", type=int, default=2000, help="requests per case (2000)")
     instr.add_argument("--cases", type=_csv, help="comma list (default: all)")
     instr.set_defaults(func=cmd_instr)
+
+    hinstr = sub.add_parser(
+        "hinstr", help="instructions per HTTP request in the server process (callgrind)"
+    )
+    hinstr.add_argument("--frameworks", type=_csv, help="comma list (default: ASGI peers)")
+    hinstr.add_argument("--scenarios", type=_csv, help="comma list (default: GET scenarios)")
+    hinstr.add_argument("--n", type=int, default=2000, help="requests counted (2000)")
+    hinstr.add_argument("--warmup", type=int, default=300, help="requests before (300)")
+    hinstr.set_defaults(func=cmd_hinstr)
 
     depth = sub.add_parser(
         "depth", help="per-layer cost for 1/10/50 layers and a 10,000-layer chain"

@@ -85,6 +85,7 @@ class Route:
         "body_limit",
         "entry",
         "exact",
+        "handler",
         "index",
         "method_set",
         "methods",
@@ -114,6 +115,8 @@ class Route:
         self.pattern = pattern
         self.middleware = middleware
         self.stack = stack
+        # A route that is one ``(ctx)`` handler: the router calls it without the adapter.
+        self.handler: _Fn | None = getattr(stack, "ctx_handler", None)
         self.name = name
         self.body_limit = body_limit
         # Filled when a RouteTable is built (one copy of the Route per table):
@@ -291,10 +294,10 @@ class RouteTable:
 
     def find(self, raw_path: str) -> list[tuple[Route, dict[str, str]]]:
         """Every route whose pattern matches ``raw_path``, in registration order."""
-        if not raw_path.startswith("/"):  # "OPTIONS *" and other non-paths match nothing
+        # Indexing, not startswith/endswith: those parse their arguments, ~250 instructions.
+        if not raw_path or raw_path[0] != "/":  # "OPTIONS *" and other non-paths
             return _NO_HITS
-        key = raw_path[:-1] if raw_path.endswith("/") else raw_path
-        key = key.lower()
+        key = (raw_path[:-1] if raw_path[-1] == "/" else raw_path).lower()
         hits: list[tuple[Route, dict[str, str]]] = []
         static = self.static.get(key)
         if static is not None:

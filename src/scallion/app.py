@@ -87,7 +87,12 @@ class App:
 
     def _build(self) -> Callable[..., Any]:
         if self._handler is None:
-            self._handler = compose(self.middleware, checked=self.development)
+            chain = self.middleware
+            first_of = getattr(chain[0], "first_of", None) if chain else None
+            if first_of is not None:  # a router first: see Dispatch.first_of
+                self._handler = first_of(compose(chain[1:], checked=self.development))
+            else:
+                self._handler = compose(chain, checked=self.development)
         return self._handler
 
     # -- events ----------------------------------------------------------------------
@@ -186,14 +191,12 @@ class App:
                     except TypeError as err:  # a JSON body orjson cannot serialize
                         self._on_error(ctx, err)
                         body = res.encoded()
-                    headers = res.headers
-                    headers["content-length"] = str(len(body))  # type: ignore[arg-type]
                     res.headers_sent = True
                     await send(
                         {
                             "type": "http.response.start",
                             "status": res._status,
-                            "headers": res.raw_headers(),
+                            "headers": res.raw_headers_with_length(len(body)),  # type: ignore[arg-type]
                         }
                     )
                     await send({"type": "http.response.body", "body": body})
@@ -318,10 +321,10 @@ class App:
         head: bool,
         length: bool = True,
     ) -> None:
-        if length:  # HEAD too: the length GET would have had
-            res.headers["content-length"] = str(len(body))
+        # HEAD too: the length GET would have had
+        raw = res.raw_headers_with_length(len(body)) if length else res.raw_headers()
         res.headers_sent = True
-        await send({"type": "http.response.start", "status": status, "headers": res.raw_headers()})
+        await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": b"" if head else body})
 
     async def _send_stream(self, ctx: Context, head: bool) -> None:

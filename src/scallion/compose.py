@@ -153,6 +153,8 @@ def as_middleware(fn: _Fn) -> _Fn:
     def ctx_only(ctx: Any, next: Any) -> Any:
         return fn(ctx)
 
+    ctx_only.ctx_handler = fn  # type: ignore[attr-defined]  # the router calls it directly
+
     ctx_only.__name__ = getattr(fn, "__name__", ctx_only.__name__)
     ctx_only.__qualname__ = getattr(fn, "__qualname__", ctx_only.__qualname__)
     ctx_only.__module__ = getattr(fn, "__module__", ctx_only.__module__)

@@ -413,6 +413,23 @@ class Response:
                 raw.extend((key, item.encode()) for item in value)
         return raw
 
+    def raw_headers_with_length(self, length: int) -> list[tuple[bytes, bytes]]:
+        """``raw_headers()`` with ``Content-Length: length`` set (in ``headers`` too)."""
+        headers = self.headers
+        headers.pop("content-length", None)
+        # raw_headers() written out: one call less on every response (~400 instructions).
+        cache = _ENCODED
+        raw: list[tuple[bytes, bytes]] = []
+        for name, value in headers.items():
+            key = cache.get(name) or _encode_name(name)
+            if type(value) is str:
+                raw.append((key, cache.get(value) or value.encode()))
+            else:
+                raw.extend((key, item.encode()) for item in value)
+        text = headers["content-length"] = str(length)
+        raw.append((b"content-length", _LENGTHS[length] if length < 4096 else text.encode()))
+        return raw
+
     def __repr__(self) -> str:
         return f"<Response {self._status} {self.type or '-'}>"
 
@@ -422,6 +439,10 @@ _ENCODED: dict[str, bytes] = {
     for value in (TEXT, HTML, JSON, BINARY, "0", "content-type", "content-length", "vary")
 }
 """Pre-encoded common header names and values; header names are added as they are met."""
+
+
+_LENGTHS: Final = tuple(str(n).encode() for n in range(4096))
+"""Content-Length values of small bodies, encoded once."""
 
 
 def _encode_name(name: str) -> bytes:
