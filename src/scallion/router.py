@@ -504,10 +504,10 @@ class Router:
                 if handler is not None:
                     result = handler(ctx)
                 else:
-                    result = route.stack(ctx, next if next is not None else partial(rest, ctx))
+                    result = route.stack(ctx, next or _continue(rest, ctx))
                 return result if type(result) is CoroutineType else ready(result)
         if next is None:
-            next = partial(rest, ctx)  # type: ignore[arg-type]
+            next = _continue(rest, ctx)
         if not hits:
             if not table.has_always:
                 return ready(next())
@@ -668,6 +668,15 @@ def _check_body_limit(limit: object) -> None:
 def _nothing() -> Awaitable[None]:
     """The ``next`` of a dispatch called without one, as compose's chains allow."""
     return ready(None)
+
+
+def _continue(
+    rest: Callable[[Context], Awaitable[Any]] | None, ctx: Context
+) -> Callable[[], Awaitable[Any]]:
+    """The ``next`` of a dispatch called as the app's first layer: the rest of the chain."""
+    if rest is None:
+        return _nothing
+    return partial(rest, ctx)
 
 
 def _first(step: tuple[int, _Fn, list[ParamStep]]) -> int:
