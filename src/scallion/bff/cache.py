@@ -37,6 +37,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ..stores.base import Store
@@ -65,6 +66,7 @@ __all__ = [
     "CachedError",
     "Codec",
     "JsonCodec",
+    "in_background_refresh",
 ]
 
 log = logging.getLogger("scallion.bff.cache")
@@ -74,6 +76,16 @@ _Fetch = Callable[[], Awaitable[Any]]
 _JSON = JsonCodec()
 _PASS: Any = object()  # L1 marker: this key just answered uncacheable
 _PASS_TTL = 5.0
+_REFRESHING: ContextVar[bool] = ContextVar("scallion_cache_refreshing", default=False)
+
+
+def in_background_refresh() -> bool:
+    """True inside a fetch the cache runs as a background (stale-while-revalidate) refresh.
+
+    The request that found the value stale may be answered and gone by then, so a fetch
+    can leave that request's deadline out of its call (``cached_json`` does).
+    """
+    return _REFRESHING.get()
 
 
 class _Outcome:
@@ -564,6 +576,7 @@ class Cache:
             self.stats.refreshes += 1
 
     async def _refresh(self, call: _Call) -> None:
+        _REFRESHING.set(True)  # this task's own context: it never leaks to a request
         l2 = self.l2
         locked = False
         try:

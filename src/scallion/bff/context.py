@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache
+from .cache import Cache, in_background_refresh
 from .cache_types import CacheEntry, CacheResult
 from .deadline import DEADLINE_HEADER, request_deadline
 from .deadline import deadline as deadline_middleware
@@ -158,16 +158,13 @@ def _varies_per_client(vary: str | None, upstream: Upstream, varied: frozenset[s
 
 
 def _call_options(upstream: Upstream, ctx: Context, options: dict[str, Any]) -> dict[str, Any]:
-    """The call's options: with ``ctx``, unless this request's deadline is already spent.
+    """The call's options: with ``ctx``, except in a background refresh.
 
-    That is a stale-while-revalidate refresh running after the request was answered: it
-    keeps the headers the request propagated, and is bounded by the upstream's own timeout
-    and retry policy instead of a deadline that has passed.
+    A stale-while-revalidate refresh runs after the request that found the value stale
+    was answered: it keeps the headers that request propagated, but not its deadline (or
+    a ``deadline=`` given for it); the upstream's own timeout and retry policy bound it.
     """
-    now = time.monotonic()
-    at = request_deadline(ctx)
-    given = options.get("deadline")
-    if (at is None or at > now) and (given is None or given > now):
+    if not in_background_refresh():
         return {**options, "ctx": ctx}
     refresh = {name: value for name, value in options.items() if name != "deadline"}
     refresh["headers"] = upstream._headers(ctx, options.get("headers"))
