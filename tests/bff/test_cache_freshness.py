@@ -232,3 +232,39 @@ async def test_response_cache_past_or_invalid_expires_misses(
             assert r.status_code == 200 and r.headers["x-cache"] == "MISS"
             assert r.headers["expires"] == expires  # the handler's header goes out untouched
     assert len(runs) == 3
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("cache-control", "public, max-age=60"), ("cache-control", "no-store")],
+        [("cache-control", "max-age=60"), ("cache-control", "max-age=600")],
+        [("expires", http_date(60)), ("expires", http_date(120))],  # two Expires: stale
+        [("cache-control", "max-age=60"), ("age", "1"), ("age", "2")],
+    ],
+)
+async def test_every_header_line_counts(
+    raw: LoopbackServer, clock: FakeClock, headers: list[tuple[str, str]]
+) -> None:
+    # HTTP clients answer get() with the first line only: the second one must be read too.
+    raw.response_headers["/ok"] = headers
+    async with AsyncTestClient(upstream_app(raw, Cache(clock=clock))) as client:
+        assert await statuses(client) == ["miss", "miss", "miss"]
+    assert raw.hits["/ok"] == 3
+
+
+async def test_a_vary_on_a_later_line_counts(raw: LoopbackServer) -> None:
+    raw.response_headers["/ok"] = [("vary", "accept-encoding"), ("vary", "accept-language")]
+    upstream = Upstream("raw", raw.url, propagate_headers=("accept-language",))
+    app = App()
+    app.use(bff([upstream], cache=Cache(), app=app))
+
+    async def handler(ctx: Any) -> None:
+        ctx.set("x-cache", (await ctx.bff.upstream("raw").cached_json("/ok")).status)
+
+    app.use(handler)
+    async with AsyncTestClient(app) as client:
+        for lang in ("en", "fr"):
+            r = await client.get("/", headers={"accept-language": lang})
+            assert r.headers["x-cache"] == "miss"
+    assert raw.hits["/ok"] == 2

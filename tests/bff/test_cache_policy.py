@@ -11,17 +11,21 @@ import random
 from email.utils import formatdate
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+from pyreqwest.http import HeaderMap
 
 from scallion.bff.cache_policy import (
     CacheDirectives,
     Timing,
     cache_key,
     freshness,
+    header_line,
     normalize_url,
     parse_age,
     parse_cache_control,
     parse_http_date,
 )
+from scallion.datastructures import Headers
 
 STALE = CacheDirectives(max_age=0)
 
@@ -323,3 +327,17 @@ def test_key_varies_only_on_declared_headers() -> None:
     # an absent header is its own variant, different from the no-vary key
     assert cache_key("GET", "/u", {}, vary) != cache_key("GET", "/u", en, vary)
     assert cache_key("GET", "/u", {}, vary) != cache_key("GET", "/u")
+
+
+def test_header_line_reads_every_line_of_every_kind_of_header_map() -> None:
+    lines = [("Cache-Control", "public"), ("cache-control", "no-store"), ("Age", "3")]
+    maps = [
+        HeaderMap(lines),
+        CIMultiDictProxy(CIMultiDict(lines)),
+        Headers([(k.lower().encode(), v.encode()) for k, v in lines]),
+        {"cache-control": ["public", "no-store"], "Age": "3"},
+    ]
+    for headers in maps:
+        assert header_line(headers, "cache-control") == "public, no-store", headers
+        assert header_line(headers, "age") == "3"
+        assert header_line(headers, "expires") is None

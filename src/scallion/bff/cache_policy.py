@@ -43,6 +43,7 @@ __all__ = [
     "Timing",
     "cache_key",
     "freshness",
+    "header_line",
     "normalize_url",
     "parse_age",
     "parse_cache_control",
@@ -203,6 +204,32 @@ def parse_age(value: str | float | None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return math.inf
     return float(value) if math.isfinite(value) and value >= 0 else math.inf
+
+
+def header_line(
+    headers: Mapping[str, str] | Mapping[str, str | list[str]], name: str
+) -> str | None:
+    """A response header's value, its repeated lines joined by ", " (``None`` when absent).
+
+    Clients' header maps answer ``get`` with the first line only; the lines after it may
+    say ``no-store``, so every line is read (``getall``/``getlist``) where the map has them.
+    """
+    every = getattr(headers, "getall", None) or getattr(headers, "getlist", None)
+    if every is not None:
+        try:
+            lines = [str(line) for line in every(name)]
+        except KeyError:  # multidict's getall without a default
+            lines = []
+        return ", ".join(lines) if lines else None
+    value = headers.get(name)
+    if value is None:
+        for key, candidate in headers.items():
+            if key.lower() == name:
+                value = candidate
+                break
+        else:
+            return None
+    return ", ".join(value) if isinstance(value, list) else value
 
 
 class Timing(NamedTuple):

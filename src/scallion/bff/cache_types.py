@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 import orjson
 
 from ..errors import HttpError
+from .cache_policy import header_line
 
 __all__ = [
     "CacheEntry",
@@ -111,11 +112,11 @@ class CacheEntry(Generic[T]):
     ) -> None:
         if headers is not None:
             cache_control = (
-                _header(headers, "cache-control") if cache_control is None else cache_control
+                header_line(headers, "cache-control") if cache_control is None else cache_control
             )
-            expires = _header(headers, "expires") if expires is None else expires
-            date = _header(headers, "date") if date is None else date
-            age = _header(headers, "age") if age is None else age
+            expires = header_line(headers, "expires") if expires is None else expires
+            date = header_line(headers, "date") if date is None else date
+            age = header_line(headers, "age") if age is None else age
         self.value = value
         self.cache_control = cache_control
         self.expires = expires
@@ -130,19 +131,6 @@ class CacheEntry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"CacheEntry(status={self.status!r}, cache_control={self.cache_control!r})"
-
-
-def _header(headers: Mapping[str, str | list[str]], name: str) -> str | None:
-    """One header's value (repeated lines joined with ", "), looked up case-insensitively."""
-    value = headers.get(name)
-    if value is None:
-        for key, candidate in headers.items():
-            if key.lower() == name:
-                value = candidate
-                break
-        else:
-            return None
-    return ", ".join(value) if isinstance(value, list) else value
 
 
 class CacheResult(Generic[T]):

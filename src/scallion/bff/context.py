@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .cache import Cache, in_background_refresh
+from .cache_policy import header_line
 from .cache_types import CacheEntry, CacheResult
 from .deadline import DEADLINE_HEADER, request_deadline
 from .deadline import deadline as deadline_middleware
@@ -116,7 +117,7 @@ class BoundUpstream:
                 value,
                 headers=headers,
                 status=resp.status,
-                private=_varies_per_client(headers.get("vary"), upstream, varied),
+                private=_varies_per_client(header_line(headers, "vary"), upstream, varied),
             )
 
         if cache is None or _carries_credentials(upstream, ctx, varied):
