@@ -158,6 +158,37 @@ def test_check_accepts_the_example_gateway() -> None:
     assert done.stdout.strip() == "examples/gateway.yaml: ok"
 
 
+CACHED_BACKENDS = """\
+upstreams:
+  catalog: {url: "http://127.0.0.1:9003"}
+endpoints:
+  - path: /a/:sku
+    backends:
+      - upstream: catalog
+        path: /items/{sku}
+        group: item
+        cache: {ttl: 30, vary: [accept-language], swr: 60, sie: 600}
+  - path: /b
+    backends: [{upstream: catalog, path: /products, group: products, cache: 30}]
+"""
+
+
+def test_check_accepts_backend_caches_and_reports_their_errors(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(CACHED_BACKENDS)
+    done = run_cli("check", str(good))
+    assert (done.returncode, done.stdout.strip()) == (0, f"{good}: ok"), done.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CACHED_BACKENDS.replace("ttl: 30,", "ttl: -30,").replace("sie:", "size:"))
+    done = run_cli("check", str(bad))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"{bad}:9: endpoints[0].backends[0].cache.size: unknown field 'size' (did you mean 'sie'?)",
+        f"{bad}:9: endpoints[0].backends[0].cache.ttl: must be greater than 0, got -30",
+        f"{bad}: 2 errors",
+    ]
+
+
 def test_serve_refuses_an_invalid_gateway_before_binding(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

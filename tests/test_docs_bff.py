@@ -94,6 +94,17 @@ async def test_cache_example_coalesces() -> None:
     assert {r.status for r in ns["results"]} == {"miss", "coalesced"}
 
 
+async def test_freshness_example() -> None:
+    ns = await run_block(block_at(DOC, "from scallion.bff.cache_policy import freshness"))
+    assert 59 <= ns["by_expires"].fresh <= 60 and ns["by_expires"][1:] == (0.0, 0.0)
+    assert ns["aged"] == (15.0, 0.0, 0.0)
+    assert ns["max_age_wins"].fresh == 30.0
+    assert ns["expired"] == (0.0, 0.0, 0.0) and ns["expired"].keep == 0.0
+    assert ns["shared"] == (10.0, 0.0, 0.0)
+    assert ns["private"] is None
+    assert ns["contradiction"].fresh == 0.0
+
+
 async def test_response_cache_example() -> None:
     ns = await run_block(block_at(DOC, "app.use(response_cache("))
     async with AsyncTestClient(ns["app"]) as client:

@@ -32,7 +32,7 @@ def write(tmp_path: Path, block: Block) -> Path:
 
 
 def test_the_blocks() -> None:
-    assert len(runnable(DOC, "yaml")) == 5
+    assert len(runnable(DOC, "yaml")) == 6
     assert runnable(DOC, "python") == []  # the API block is a fragment: it needs a file
 
 
@@ -111,6 +111,21 @@ async def test_steps_and_fan_out_example(
     assert body["missing"] == []
     assert body["order"] == body["orders"][0]
     assert [item["sku"] for item in body["items"]] == body["order"]["items"]
+
+
+async def test_backend_cache_example(services: dict[str, RunningServer], tmp_path: Path) -> None:
+    path = write(tmp_path, block_at(DOC, "path: /api/users/:user_id/card", "yaml"))
+    async with AsyncTestClient(load_gateway(path, env=env_for(services))) as client:
+        user = (await client.get("/api/users/7")).json()
+        card = (await client.get("/api/users/7/card")).json()
+        again = (await client.get("/api/users/7/card")).json()
+        french = await client.get("/api/users/7", headers={"accept-language": "fr"})
+    assert user["missing"] == card["missing"] == [] and again == card
+    assert "internal" not in user["user"] and set(card["user"]) == {"id", "name"}
+    assert card["recommendations"]["user_id"] == 7 and french.status_code == 200
+    users = control_of(APPS["users"]).calls
+    assert users["/users/7"] == 2  # the page and the card share one entry; French is its own
+    assert control_of(APPS["catalog"]).calls["/recommendations/7"] == 1
 
 
 BAD = """\

@@ -15,7 +15,9 @@ A raw asyncio server (no framework in the way, so each fault is exactly what it 
     GET /close              closes the connection without answering
     GET /flaky?fail=N       the first N requests to this server answer 503, then 200
 
-``server.fail_status = 500`` makes every request answer that status. ``server.hits``
+``server.fail_status = 500`` makes every request answer that status;
+``server.response_headers["/ok"] = [("expires", "0")]`` adds headers to a path's answers
+(cache tests: ``Cache-Control``, ``Expires``, ``Date``, ``Age``, ``Vary``). ``server.hits``
 counts requests per path, ``server.connections`` accepted sockets and
 ``server.open_connections`` those still open.
 """
@@ -65,6 +67,7 @@ class LoopbackServer:
         self.flaky_failures = 0
         self.default_delay = 0.0
         self.fail_status = 0  # when set, every request answers this status
+        self.response_headers: dict[str, list[tuple[str, str]]] = {}
         self.requests: list[dict[str, object]] = []
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -124,6 +127,14 @@ class LoopbackServer:
         if self.default_delay:
             await asyncio.sleep(self.default_delay)
         send = writer.write
+        extra = self.response_headers.get(path)
+        if extra:
+            lines = "".join(f"{name}: {value}\r\n" for name, value in extra).encode("latin-1")
+
+            def send(data: bytes) -> None:  # the extra headers go right after the status line
+                status, crlf, rest = data.partition(b"\r\n")
+                writer.write(status + crlf + lines + rest)
+
         if self.fail_status:
             err = json.dumps({"error": "forced", "server": self.name}).encode()
             send(_response(self.fail_status, err))

@@ -135,3 +135,89 @@ async def test_get_json_raises_on_4xx(raw: LoopbackServer) -> None:
     app.use(handler)
     async with AsyncTestClient(app) as client:
         assert (await client.get("/")).json() == {"status": 404}
+
+
+def cached_app(
+    raw: LoopbackServer, cache: Cache, path: str = "/ok", **options: Any
+) -> tuple[App, Upstream]:
+    """``GET /c`` answers ``path`` through ``cached_json(**options)`` with X-Cache set."""
+    propagate = ("x-request-id", "authorization", "cookie", "accept-language")
+    upstream = Upstream("raw", raw.url, timeout=2.0, propagate_headers=propagate)
+    app = App()
+    app.use(bff([upstream], cache=cache, app=app))
+
+    async def handler(ctx: Any) -> None:
+        result = await ctx.bff.upstream("raw").cached_json(path, **options)
+        ctx.set("x-cache", result.status)
+        ctx.body = result.value
+
+    app.use(handler)
+    return app, upstream
+
+
+async def test_cached_json_never_shares_the_clients_credentials(raw: LoopbackServer) -> None:
+    app, _ = cached_app(raw, Cache(), ttl=30)
+    async with AsyncTestClient(app) as client:
+        for who in ("Bearer a", "Bearer a", "Bearer b"):
+            r = await client.get("/c", headers={"authorization": who})
+            assert r.headers["x-cache"] == "miss"
+        r = await client.get("/c", headers={"cookie": "sid=1"})
+        assert r.headers["x-cache"] == "miss"
+        assert [(await client.get("/c")).headers["x-cache"] for _ in range(2)] == ["miss", "hit"]
+    assert raw.hits["/ok"] == 5
+
+
+async def test_cached_json_keys_on_credentials_it_varies_on(raw: LoopbackServer) -> None:
+    app, _ = cached_app(raw, Cache(), ttl=30, vary=("Authorization",))
+    async with AsyncTestClient(app) as client:
+        marks = [
+            (await client.get("/c", headers={"authorization": who})).headers["x-cache"]
+            for who in ("Bearer a", "Bearer a", "Bearer b", "Bearer b")
+        ]
+    assert marks == ["miss", "hit", "miss", "hit"]
+    assert raw.hits["/ok"] == 2
+
+
+@pytest.mark.parametrize(
+    ("vary_header", "vary", "expected"),
+    [
+        ("accept-language", (), ["miss", "miss", "miss"]),  # per client, not in the key
+        ("Accept-Language", ("accept-language",), ["miss", "hit", "miss"]),
+        ("accept-encoding", (), ["miss", "hit", "hit"]),  # not a header copied from clients
+        ("*", ("accept-language",), ["miss", "miss", "miss"]),
+    ],
+)
+async def test_cached_json_obeys_the_upstreams_vary(
+    raw: LoopbackServer, vary_header: str, vary: tuple[str, ...], expected: list[str]
+) -> None:
+    raw.response_headers["/ok"] = [("vary", vary_header)]
+    app, _ = cached_app(raw, Cache(), ttl=30, vary=vary)
+    async with AsyncTestClient(app) as client:
+        marks = [
+            (await client.get("/c", headers={"accept-language": lang})).headers["x-cache"]
+            for lang in ("en", "en", "fr")
+        ]
+    assert marks == expected
+
+
+async def test_background_refresh_is_not_cut_by_the_requests_deadline(
+    raw: LoopbackServer,
+) -> None:
+    clock = [1000.0]
+    cache = Cache(clock=lambda: clock[0])
+    app, _ = cached_app(raw, cache, "/slow?ms=300", ttl=5, stale_while_revalidate=60)
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/c")).headers["x-cache"] == "miss"
+        clock[0] += 10  # stale, inside stale-while-revalidate
+        r = await client.get("/c", headers={"x-request-deadline": "100", "x-request-id": "r2"})
+        assert r.headers["x-cache"] == "stale"
+        for _ in range(100):  # the refresh takes 300 ms, three times what the request had
+            if raw.hits["/slow"] == 2 and not cache._refreshes:
+                break
+            await asyncio.sleep(0.02)
+        assert cache.stats.refreshes == 1 and cache.stats.refresh_errors == 0
+        assert (await client.get("/c")).headers["x-cache"] == "hit"
+    refresh = raw.requests[-1]["headers"]
+    assert isinstance(refresh, dict)
+    assert refresh["x-request-id"] == "r2" and "x-request-deadline" not in refresh
+    assert raw.hits["/slow"] == 2

@@ -19,8 +19,9 @@ A lookup goes L1 → L2 → upstream:
   Redis lock (SET NX PX); the holder fetches and writes L2, the others poll L2 briefly and
   take its value. The lock has a TTL, so a dead holder costs a wait, never a deadlock.
 
-Freshness comes from the fetch's ``CacheEntry`` (its ``Cache-Control``, or explicit
-numbers), else the call's ``ttl``, else ``default_ttl``. Within stale-while-revalidate the
+Freshness comes from the fetch's ``CacheEntry`` (explicit numbers, else the upstream's
+``Cache-Control``/``Expires``/``Age`` read as a shared cache must, see ``cache_policy``),
+else the call's ``ttl``, else ``default_ttl``. Within stale-while-revalidate the
 stale value is served and one background refresh runs; within stale-if-error a failed
 fetch answers with the stale value (``status == "stale"``, ``error`` set). Failures are
 cached for ``negative_ttl`` seconds (off by default), as are ``negative_statuses``.
@@ -36,11 +37,12 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ..stores.base import Store
 from ._cache_l2 import L2, Record, error_payload, make_store
-from .cache_policy import cache_key, parse_cache_control
+from .cache_policy import cache_key, freshness, parse_cache_control
 from .cache_types import (
     CachedError,
     CacheEntry,
@@ -64,6 +66,7 @@ __all__ = [
     "CachedError",
     "Codec",
     "JsonCodec",
+    "in_background_refresh",
 ]
 
 log = logging.getLogger("scallion.bff.cache")
@@ -73,6 +76,16 @@ _Fetch = Callable[[], Awaitable[Any]]
 _JSON = JsonCodec()
 _PASS: Any = object()  # L1 marker: this key just answered uncacheable
 _PASS_TTL = 5.0
+_REFRESHING: ContextVar[bool] = ContextVar("scallion_cache_refreshing", default=False)
+
+
+def in_background_refresh() -> bool:
+    """True inside a fetch the cache runs as a background (stale-while-revalidate) refresh.
+
+    The request that found the value stale may be answered and gone by then, so a fetch
+    can leave that request's deadline out of its call (``cached_json`` does).
+    """
+    return _REFRESHING.get()
 
 
 class _Outcome:
@@ -100,7 +113,7 @@ class _Outcome:
 class _Call:
     """One ``get_or_fetch`` that missed: what to fetch and how to store it."""
 
-    __slots__ = ("cache_errors", "codec", "fetch", "inline", "key", "ttl")
+    __slots__ = ("cache_errors", "codec", "fetch", "inline", "key", "sie", "swr", "ttl")
 
     def __init__(
         self,
@@ -110,10 +123,14 @@ class _Call:
         codec: Codec[Any],
         cache_errors: bool,
         inline: bool,
+        swr: float | None = None,
+        sie: float | None = None,
     ) -> None:
         self.key = key
         self.fetch = fetch
         self.ttl = ttl
+        self.swr = swr  # this call's default stale windows (None: the cache's stale_ttl)
+        self.sie = sie
         self.codec = codec
         self.cache_errors = cache_errors
         self.inline = inline  # refresh stale entries in the foreground
@@ -192,6 +209,7 @@ class Cache:
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_ttl if lock_wait is None else lock_wait
         self._clock = clock
+        self._wall = wall_clock
         store, owns = make_store(redis, l2_timeout)
         self.l2: L2 | None = None
         if store is not None:
@@ -228,6 +246,8 @@ class Cache:
         fetch: Callable[[], Awaitable[CacheEntry[T]]],
         *,
         ttl: float | None = None,
+        stale_while_revalidate: float | None = None,
+        stale_if_error: float | None = None,
         codec: Codec[Any] | None = None,
         share_uncacheable: bool = True,
         cache_errors: bool = True,
@@ -241,6 +261,8 @@ class Cache:
         fetch: Callable[[], Awaitable[T]],
         *,
         ttl: float | None = None,
+        stale_while_revalidate: float | None = None,
+        stale_if_error: float | None = None,
         codec: Codec[Any] | None = None,
         share_uncacheable: bool = True,
         cache_errors: bool = True,
@@ -253,6 +275,8 @@ class Cache:
         fetch: Callable[[], Awaitable[Any]],
         *,
         ttl: float | None = None,
+        stale_while_revalidate: float | None = None,
+        stale_if_error: float | None = None,
         codec: Codec[Any] | None = None,
         share_uncacheable: bool = True,
         cache_errors: bool = True,
@@ -262,7 +286,9 @@ class Cache:
 
         Args:
             fetch: makes the upstream call; returns the value or a ``CacheEntry``.
-            ttl: freshness for this call when the fetch's ``Cache-Control`` says nothing.
+            ttl: freshness for this call when the fetch's headers give no lifetime.
+            stale_while_revalidate, stale_if_error: this call's stale windows when the
+                fetch's headers give none (default: the cache's ``stale_ttl``).
             codec: how this value is stored in L2 (default: the cache's codec).
             share_uncacheable: when false, concurrent callers only share a result that
                 was cached; after an uncacheable result or a failure each one calls its
@@ -291,10 +317,28 @@ class Cache:
                 if not inline or key in self._flights:
                     self.stats.stale += 1
                     if not inline and key not in self._refreshes:
-                        call = _Call(key, fetch, ttl, codec or self.codec, cache_errors, False)
+                        call = _Call(
+                            key,
+                            fetch,
+                            ttl,
+                            codec or self.codec,
+                            cache_errors,
+                            False,
+                            stale_while_revalidate,
+                            stale_if_error,
+                        )
                         self._revalidate(call)
                     return CacheResult(rec.value, "stale", age)
-        call = _Call(key, fetch, ttl, codec or self.codec, cache_errors, revalidate == "inline")
+        call = _Call(
+            key,
+            fetch,
+            ttl,
+            codec or self.codec,
+            cache_errors,
+            revalidate == "inline",
+            stale_while_revalidate,
+            stale_if_error,
+        )
         return await self._load(call, share_uncacheable, rec)
 
     def peek(self, key: str) -> CacheResult[Any] | None:
@@ -444,13 +488,15 @@ class Cache:
             value = got.value
         else:
             entry, value = None, got
-        timing = self._timing(entry, call.ttl)
+        timing = self._timing(entry, call.ttl, call.swr, call.sie)
         if timing is None:
             # Never fresh, never served stale: it only routes the next callers for a few
             # seconds past the cross-process lock (see _load).
             self._l1_put(key, Record(_PASS, self._clock(), 0.0, 0.0, _PASS_TTL))
-            cc = entry.cache_control if entry is not None else None
-            private = bool(cc) and parse_cache_control(cc).private
+            private = False
+            if entry is not None:
+                cc = entry.cache_control
+                private = entry.private or (cc is not None and parse_cache_control(cc).private)
             return _Outcome(value, "miss", 0.0, False, None, private)
         await self._store(key, value, timing, call.codec)
         return _Outcome(value, "miss")
@@ -469,26 +515,33 @@ class Cache:
             await self.l2.put(key, rec, payload)
 
     def _timing(
-        self, entry: CacheEntry[Any] | None, ttl: float | None
+        self,
+        entry: CacheEntry[Any] | None,
+        ttl: float | None,
+        swr: float | None = None,
+        sie: float | None = None,
     ) -> tuple[float, float, float] | None:
         """(fresh, swr, sie) seconds for a fetched value, or ``None``: do not store."""
         fresh = self.default_ttl if ttl is None else ttl
-        swr = sie = self.stale_ttl
+        swr = self.stale_ttl if swr is None else swr
+        sie = self.stale_ttl if sie is None else sie
         if entry is not None:
             if not entry.store:
                 return None
-            if entry.cache_control:
-                cc = parse_cache_control(entry.cache_control)
-                if cc.no_store:
+            if entry.cache_control or entry.expires is not None or entry.age is not None:
+                timing = freshness(
+                    entry.cache_control,
+                    entry.expires,
+                    entry.date,
+                    entry.age,
+                    now=self._wall(),
+                    ttl=fresh,
+                    stale_while_revalidate=swr,
+                    stale_if_error=sie,
+                )
+                if timing is None:
                     return None
-                if cc.max_age is not None:
-                    fresh = cc.max_age - entry.age
-                if cc.stale_while_revalidate is not None:
-                    swr = cc.stale_while_revalidate
-                if cc.stale_if_error is not None:
-                    sie = cc.stale_if_error
-                if cc.must_revalidate:
-                    swr = sie = 0.0
+                fresh, swr, sie = timing
             if entry.ttl is not None:
                 fresh = entry.ttl
             if entry.stale_while_revalidate is not None:
@@ -500,7 +553,7 @@ class Cache:
         fresh = min(fresh, self.max_ttl)
         swr = min(swr, self.max_ttl)
         sie = min(sie, self.max_ttl)
-        if fresh <= 0 and swr <= 0 and sie <= 0:
+        if fresh + max(swr, sie) <= 0:
             return None
         return fresh, swr, sie
 
@@ -523,6 +576,7 @@ class Cache:
             self.stats.refreshes += 1
 
     async def _refresh(self, call: _Call) -> None:
+        _REFRESHING.set(True)  # this task's own context: it never leaks to a request
         l2 = self.l2
         locked = False
         try:

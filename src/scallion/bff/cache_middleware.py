@@ -14,7 +14,8 @@ that is bytes, text or JSON. Never cached: streamed bodies, responses with ``Set
 ``Cache-Control: private`` / ``no-store`` / ``no-cache``, or a ``Vary`` naming a header
 outside ``vary``; requests with ``Authorization`` unless ``"authorization"`` is in
 ``vary``. The response's own ``Cache-Control`` (``s-maxage``/``max-age``,
-``stale-while-revalidate``, ``stale-if-error``) sets its lifetime, else ``ttl``.
+``stale-while-revalidate``, ``stale-if-error``) or ``Expires`` sets its lifetime, else
+``ttl``; its ``Age`` shortens it.
 
 Put middleware that differs per request (request id, CORS, compression) *outside* this
 one: only headers set downstream of it are stored, and per-request ones (Date,
@@ -134,12 +135,8 @@ class _Pass:
         stored = self.settings.snapshot(self.ctx, before)
         if stored is None:
             return CacheEntry(None, store=False)
-        cache_control = res.headers.get("cache-control")
-        return CacheEntry(
-            stored,
-            cache_control=cache_control if isinstance(cache_control, str) else None,
-            status=stored.status,
-        )
+        # Cache-Control (repeated lines joined), Expires, Date and Age set downstream.
+        return CacheEntry(stored, headers=res.headers, status=stored.status)
 
 
 class _Settings:

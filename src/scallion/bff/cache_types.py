@@ -1,17 +1,19 @@
 """The cache's public value types: what a fetch returns, what a lookup answers, counters.
 
-``CacheEntry`` lets a fetch say how its value may be cached (the upstream's
-``Cache-Control``, its status, explicit TTLs). ``CacheResult`` is a value plus where it came
-from. ``Codec`` turns values into L2 bytes; ``JsonCodec`` is the default.
+``CacheEntry`` lets a fetch say how its value may be cached (the upstream's headers, its
+status, explicit TTLs). ``CacheResult`` is a value plus where it came from. ``Codec`` turns
+values into L2 bytes; ``JsonCodec`` is the default.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import orjson
 
 from ..errors import HttpError
+from .cache_policy import header_line
 
 __all__ = [
     "CacheEntry",
@@ -64,18 +66,26 @@ class CacheEntry(Generic[T]):
 
     Args:
         value: what callers get.
+        headers: the upstream response's headers: ``Cache-Control``, ``Expires``, ``Date``
+            and ``Age`` are read from them (values given below win).
         cache_control: the upstream's ``Cache-Control`` header, obeyed as a shared cache.
-        age: the upstream's ``Age`` header in seconds; it shortens freshness.
+        expires, date: its ``Expires`` and ``Date`` headers (used without a ``max-age``).
+        age: its ``Age`` header (seconds, or the header's text); it shortens freshness.
         status: the upstream HTTP status; one of ``negative_statuses`` caps the TTL at
             ``negative_ttl``.
-        ttl, stale_while_revalidate, stale_if_error: explicit seconds; they win over
-            ``cache_control``.
+        ttl, stale_while_revalidate, stale_if_error: explicit seconds; they win over the
+            headers.
         store: ``False`` returns the value without caching it.
+        private: the value was made for this caller alone (it depends on something the key
+            does not hold): never stored, and never handed to a coalesced caller.
     """
 
     __slots__ = (
         "age",
         "cache_control",
+        "date",
+        "expires",
+        "private",
         "stale_if_error",
         "stale_while_revalidate",
         "status",
@@ -88,22 +98,36 @@ class CacheEntry(Generic[T]):
         self,
         value: T,
         *,
+        headers: Mapping[str, str | list[str]] | None = None,
         cache_control: str | None = None,
-        age: float = 0.0,
+        expires: str | None = None,
+        date: str | None = None,
+        age: float | str | None = None,
         status: int | None = None,
         ttl: float | None = None,
         stale_while_revalidate: float | None = None,
         stale_if_error: float | None = None,
         store: bool = True,
+        private: bool = False,
     ) -> None:
+        if headers is not None:
+            cache_control = (
+                header_line(headers, "cache-control") if cache_control is None else cache_control
+            )
+            expires = header_line(headers, "expires") if expires is None else expires
+            date = header_line(headers, "date") if date is None else date
+            age = header_line(headers, "age") if age is None else age
         self.value = value
         self.cache_control = cache_control
+        self.expires = expires
+        self.date = date
         self.age = age
         self.status = status
         self.ttl = ttl
         self.stale_while_revalidate = stale_while_revalidate
         self.stale_if_error = stale_if_error
-        self.store = store
+        self.store = store and not private
+        self.private = private
 
     def __repr__(self) -> str:
         return f"CacheEntry(status={self.status!r}, cache_control={self.cache_control!r})"

@@ -25,7 +25,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache
+from .cache import Cache, in_background_refresh
+from .cache_policy import header_line
 from .cache_types import CacheEntry, CacheResult
 from .deadline import DEADLINE_HEADER, request_deadline
 from .deadline import deadline as deadline_middleware
@@ -89,41 +90,86 @@ class BoundUpstream:
         *,
         ttl: float | None = None,
         vary: Iterable[str] = (),
+        stale_while_revalidate: float | None = None,
+        stale_if_error: float | None = None,
         expect: type[dict[Any, Any]] | type[list[Any]] | None = None,
         **options: Any,
     ) -> CacheResult[Any]:
-        """``GET path`` through the cache: the upstream's ``Cache-Control`` (else ``ttl``)
-        decides how long; coalesced, stale-while-revalidate and stale-if-error as the cache
-        is configured. Returns the ``CacheResult``: ``gather`` unwraps it and reports the
-        part as stale when it was. Without a cache configured, every call is a miss."""
+        """``GET path`` through the cache, keyed by upstream, path and the ``vary`` headers.
+
+        The upstream's ``Cache-Control``/``Expires``/``Age`` (else ``ttl``) decide how long;
+        its stale windows, else ``stale_while_revalidate``/``stale_if_error``, else the
+        cache's ``stale_ttl``. Concurrent identical misses make one call. Not cached: calls
+        that carry the client's own ``Authorization`` or ``Cookie`` (propagated) unless
+        ``vary`` names it, and answers whose ``Vary`` names a propagated header outside
+        ``vary`` (or ``*``). Returns the ``CacheResult``: ``gather`` unwraps it and reports
+        the part as stale when it was. Without a cache configured, every call is a miss."""
         ctx = self._bff.ctx
         cache = self._bff.cache
         upstream = self.upstream
+        varied = frozenset(name.lower() for name in vary)
 
         async def fetch() -> CacheEntry[Any]:
-            resp = await upstream.request("GET", path, ctx=ctx, **options)
+            resp = await upstream.request("GET", path, **_call_options(upstream, ctx, options))
             value = resp.raise_for_status().json(expect)
+            headers = resp.headers
             return CacheEntry(
                 value,
-                cache_control=resp.headers.get("cache-control"),
-                age=_age(resp.headers.get("age")),
+                headers=headers,
                 status=resp.status,
+                private=_varies_per_client(header_line(headers, "vary"), upstream, varied),
             )
 
-        if cache is None:
+        if cache is None or _carries_credentials(upstream, ctx, varied):
             entry = await fetch()
             return CacheResult(entry.value, "miss")
         key = cache.key_for("GET", f"upstream://{upstream.name}{path}", ctx.request.headers, vary)
-        return await cache.get_or_fetch(key, fetch, ttl=ttl)
+        return await cache.get_or_fetch(
+            key,
+            fetch,
+            ttl=ttl,
+            stale_while_revalidate=stale_while_revalidate,
+            stale_if_error=stale_if_error,
+        )
 
     def __repr__(self) -> str:
         return f"<BoundUpstream {self.upstream.name}>"
 
 
-def _age(value: str | None) -> float:
-    if value and value.isdigit():
-        return float(value)
-    return 0.0
+_CREDENTIALS = ("authorization", "cookie")
+
+
+def _carries_credentials(upstream: Upstream, ctx: Context, varied: frozenset[str]) -> bool:
+    """The call would forward the client's own credentials, which the key does not hold."""
+    incoming = ctx.request.headers
+    return any(
+        name in upstream.propagate_headers and name not in varied and name in incoming
+        for name in _CREDENTIALS
+    )
+
+
+def _varies_per_client(vary: str | None, upstream: Upstream, varied: frozenset[str]) -> bool:
+    """The answer's ``Vary`` names a header copied from the client that the key leaves out."""
+    if not vary:
+        return False
+    fields = {name.strip().lower() for name in vary.split(",")}
+    return "*" in fields or any(
+        name in upstream.propagate_headers and name not in varied for name in fields
+    )
+
+
+def _call_options(upstream: Upstream, ctx: Context, options: dict[str, Any]) -> dict[str, Any]:
+    """The call's options: with ``ctx``, except in a background refresh.
+
+    A stale-while-revalidate refresh runs after the request that found the value stale
+    was answered: it keeps the headers that request propagated, but not its deadline (or
+    a ``deadline=`` given for it); the upstream's own timeout and retry policy bound it.
+    """
+    if not in_background_refresh():
+        return {**options, "ctx": ctx}
+    refresh = {name: value for name, value in options.items() if name != "deadline"}
+    refresh["headers"] = upstream._headers(ctx, options.get("headers"))
+    return refresh
 
 
 class BffContext:

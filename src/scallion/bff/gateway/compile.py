@@ -3,7 +3,9 @@
 The YAML is a front end to the Python API, not a second engine: every upstream becomes an
 ``Upstream`` (with its ``RetryPolicy``, per-instance ``CircuitBreaker`` and bulkhead), each
 endpoint becomes one Router route whose middleware are the library's (``response_cache``,
-auth, rate limit) and whose handler builds ``Part``/``Step`` objects for ``gather``.
+auth, rate limit) and whose handler builds ``Part``/``Step`` objects for ``gather``. A
+backend's ``cache:`` is ``ctx.bff.upstream(name).cached_json(...)`` on the gateway's one
+``Cache``, so every endpoint calling the same upstream URL shares the entry.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from ...router import Router
 from ..breaker_redis import RedisBreakerStorage
 from ..cache import Cache
 from ..cache_middleware import response_cache
-from ..context import bff
+from ..cache_types import CacheResult
+from ..context import bff, bff_of
 from ..deadline import request_deadline
 from ..errors import BreakerOpen, UpstreamBadResponse, UpstreamStatusError
 from ..gather import COMPLETED_HEADER, Part, Step, gather
@@ -30,7 +33,13 @@ from ..retry import RetryBudget, RetryPolicy, exponential
 from ..upstream import DEFAULT_PROPAGATE, Upstream, Upstreams
 from .loader import ConfigError
 from .middleware import auth_middleware, rate_limit_middleware
-from .schema import BackendConfig, EndpointConfig, GatewayConfig, UpstreamConfig
+from .schema import (
+    BackendCacheConfig,
+    BackendConfig,
+    EndpointConfig,
+    GatewayConfig,
+    UpstreamConfig,
+)
 from .shape import merge_into
 from .template import TemplateValueError
 
@@ -94,6 +103,8 @@ class _Backend:
             raise UpstreamBadResponse(
                 f"backend {self.name!r}: {exc}", upstream=self.upstream.name
             ) from None
+        if config.cache is not None:
+            return await self._cached(ctx, path, deadline, config.cache)
         headers: dict[str, str] | None = None
         if body is not None:
             headers = {"content-type": ctx.request.headers.get("content-type", "application/json")}
@@ -122,6 +133,29 @@ class _Backend:
                 f"({exc.msg} at byte {exc.pos})",
                 upstream=self.upstream.name,
             ) from None
+
+    async def _cached(
+        self, ctx: Context, path: str, deadline: float | None, cache: BackendCacheConfig
+    ) -> CacheResult[Any]:
+        """The upstream's JSON through the cache: one entry per upstream URL and vary values,
+        shared by every endpoint (and every process, with ``redis:``) that calls it."""
+        try:
+            return await (
+                bff_of(ctx)
+                .upstream(self.upstream.name)
+                .cached_json(
+                    path,
+                    ttl=cache.ttl,
+                    vary=cache.vary,
+                    stale_while_revalidate=cache.swr,
+                    stale_if_error=cache.sie,
+                    deadline=deadline,
+                )
+            )
+        except UpstreamStatusError as exc:
+            if self.config.passes(exc.upstream_status):
+                raise _Passed(self.name, exc.upstream_status, exc.body, None) from None
+            raise
 
 
 class _Endpoint:
@@ -274,7 +308,9 @@ class _Endpoint:
         else:
             headers[COMPLETED_HEADER] = "true"
             cache = self.config.cache
-            if cache is not None:
+            if stale:  # a cached backend served stale: not for the endpoint cache to stretch
+                headers["cache-control"] = "no-store"
+            elif cache is not None:
                 # Cache-Control counts whole seconds: round up, so ttl: 0.5 still caches.
                 control = f"public, max-age={math.ceil(cache.ttl)}"
                 if cache.swr:

@@ -9,6 +9,7 @@ cycles...), each pointing at the line of the offending key or value.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeVar
@@ -21,6 +22,7 @@ from .template import Template, TemplateError, parse_template
 
 __all__ = [
     "AuthConfig",
+    "BackendCacheConfig",
     "BackendConfig",
     "BreakerConfig",
     "CacheConfig",
@@ -37,6 +39,8 @@ Merge = Literal["deep", "shallow", "error"]
 _METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _BALANCERS: Final = ("round_robin", "least_outstanding")
 _AUTH_KINDS: Final = ("none", "jwt", "api_key")
+_MAX_TTL: Final = 86_400.0  # the gateway cache's max_ttl: a longer TTL would be cut anyway
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,16 @@ class CacheConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BackendCacheConfig:
+    """A backend's ``cache:``: its upstream answer, shared by every endpoint calling it."""
+
+    ttl: float
+    vary: tuple[str, ...] = ()
+    swr: float = 0.0
+    sie: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class RateLimitConfig:
     limit: int
     window: float
@@ -109,6 +123,7 @@ class BackendConfig:
     max_items: int = 1000
     timeout: float | None = None
     forward_body: bool = False
+    cache: BackendCacheConfig | None = None
     line: int | None = None
 
     def passes(self, status: int) -> bool:
@@ -341,7 +356,9 @@ _BACKEND = (
     "max_items",
     "timeout",
     "forward_body",
+    "cache",
 )
+_BACKEND_CACHE = ("ttl", "vary", "swr", "sie")
 
 
 def parse_config(
@@ -748,6 +765,17 @@ def _backend(
             if any(not part for part in item.split(".")):
                 check.error((*bpath, field_name), f"malformed field path {item!r}")
     pass_status = _pass_status(check, bpath, obj.get("pass_status"))
+    forward_body = check.typed(
+        obj,
+        bpath,
+        "forward_body",
+        bool,
+        method in ("POST", "PUT", "PATCH") and endpoint_method in ("POST", "PUT", "PATCH"),
+        "true or false",
+    )
+    cache = _backend_cache(check, bpath, obj.get("cache"))
+    if cache is not None:
+        _check_cacheable(check, bpath, method, forward_body, pass_status)
     if template is None or upstream is None or upstream not in upstreams:
         return None
     return BackendConfig(
@@ -773,16 +801,54 @@ def _backend(
         concurrency=check.integer(obj, bpath, "concurrency", 8),
         max_items=check.integer(obj, bpath, "max_items", 1000),
         timeout=check.number(obj, bpath, "timeout", None),
-        forward_body=check.typed(
-            obj,
-            bpath,
-            "forward_body",
-            bool,
-            method in ("POST", "PUT", "PATCH") and endpoint_method in ("POST", "PUT", "PATCH"),
-            "true or false",
-        ),
+        forward_body=forward_body,
+        cache=cache,
         line=check.doc.line(bpath),
     )
+
+
+def _backend_cache(check: _Check, bpath: FieldPath, value: Any) -> BackendCacheConfig | None:
+    """``cache: 30`` or ``cache: {ttl, vary, swr, sie}`` on a backend."""
+    path = (*bpath, "cache")
+    if value is None or value is False:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = {"ttl": value}
+    spec = check.fields(path, value, _BACKEND_CACHE, required=("ttl",))
+    if spec is None:
+        return None
+    vary = check.strings(spec, path, "vary")
+    for name in vary:
+        if not _HEADER_NAME.fullmatch(name):
+            check.error((*path, "vary"), f"{name!r} is not a header name")
+    return BackendCacheConfig(
+        ttl=check.number(spec, path, "ttl", 1.0, maximum=_MAX_TTL),
+        vary=tuple(dict.fromkeys(v.lower() for v in vary)),
+        swr=check.number(spec, path, "swr", 0.0, positive=False, maximum=_MAX_TTL),
+        sie=check.number(spec, path, "sie", 0.0, positive=False, maximum=_MAX_TTL),
+    )
+
+
+def _check_cacheable(
+    check: _Check,
+    bpath: FieldPath,
+    method: str,
+    forward_body: bool,
+    pass_status: frozenset[int] | Literal["all"],
+) -> None:
+    """A cached backend is one GET whose answer depends on its URL and vary headers only."""
+    path = (*bpath, "cache")
+    if method != "GET":
+        check.error(path, f"only GET backends can be cached, not {method}")
+    if forward_body:
+        check.error(path, "a cached backend cannot forward the request body (not in the key)")
+    if pass_status != "all":
+        passed = sorted(s for s in pass_status if 200 <= s < 300 and s != 200)
+        if passed:
+            check.error(
+                (*bpath, "pass_status"),
+                f"a cached backend cannot pass {passed[0]} through: a cache hit has no status",
+            )
 
 
 def _pass_status(check: _Check, bpath: FieldPath, value: Any) -> frozenset[int] | Literal["all"]:
