@@ -285,3 +285,26 @@ def test_report_renders_ratios_and_targets() -> None:
     md = report.markdown(doc)
     assert "| scallion @ granian | 28.5k (0.95) | 24.0k (0.96) |" in md
     assert "starlette @ granian `mw10`: failed" in md
+
+
+def test_hinstr_client_reads_keep_alive_answers_from_a_real_server() -> None:
+    """bench hinstr's client: many requests on one connection, each answer whole and checked."""
+    from bench import http_instr
+
+    fw = FRAMEWORKS["scallion"]
+    port = servers.free_port()
+    server = servers.start(servers.command(fw, "granian", "base", port), port)
+    try:
+        for name in ("plaintext", "json", "error"):
+            scenario = SCENARIOS[name]
+            client = http_instr.Client(port, scenario)
+            try:
+                answers = [client.one() for _ in range(5)]
+            finally:
+                client.close()
+            for answer in answers:
+                assert scenario.check(answer) == []
+        # The server's process tree holds the server itself (granian's worker is a child).
+        assert http_instr._tree(server.pid)[0] == server.pid
+    finally:
+        servers.stop(server)

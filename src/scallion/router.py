@@ -124,7 +124,7 @@ class Dispatch:
         self.router = router
 
     def __call__(self, ctx: Context, next: Callable[[], Any] | None = None) -> Awaitable[Any]:
-        return self.router._dispatch(ctx, _nothing if next is None else next)
+        return self.router._dispatch(None, ctx, _nothing if next is None else next)
 
     def first_of(
         self, rest: Callable[..., Awaitable[Any]]
@@ -135,12 +135,8 @@ class Dispatch:
         runner's guard has nothing to catch, and a route that answers needs no ``next`` at
         all. ~4k fewer instructions per routed request (callgrind, bench/instr.py).
         """
-        dispatch = self.router._dispatch
-
-        def first(ctx: Context) -> Awaitable[Any]:
-            return dispatch(ctx, None, rest)
-
-        return first
+        # A partial, not a closure: called with ctx it costs no Python frame of its own.
+        return partial(self.router._dispatch, rest)
 
     def __repr__(self) -> str:
         return f"<routes of {self.router!r}>"
@@ -472,9 +468,9 @@ class Router:
 
     def _dispatch(
         self,
+        rest: Callable[[Context], Awaitable[Any]] | None,
         ctx: Context,
-        next: Callable[[], Any] | None,
-        rest: Callable[[Context], Awaitable[Any]] | None = None,
+        next: Callable[[], Any] | None = None,
     ) -> Awaitable[Any]:
         """Route ``ctx``; what comes after the router is ``next()``, or ``rest(ctx)``.
 
