@@ -64,6 +64,7 @@ from ._express_stack import (
 )
 from ._express_views import ExpressRequest, ExpressResponse
 from ._paths import PathPattern, compile_path
+from .request import raw_path_of
 from .types import Next
 
 if TYPE_CHECKING:
@@ -346,7 +347,7 @@ class Express(Mountable):
         parent_params: dict[str, str] | None = None
         if _req is None or _res is None or _nxt is None:
             top = True
-            scope = ctx.request.scope
+            scope = ctx._scope  # not ctx.request: a plain handler never needs a Request
             method: str = scope["method"]
             raw_bytes = scope.get("raw_path")
             # Without raw_path from the server, or with one carrying the query, the long
@@ -354,7 +355,7 @@ class Express(Mountable):
             raw: str = (
                 raw_bytes.decode("latin-1")
                 if raw_bytes and 63 not in raw_bytes
-                else ctx.request.raw_path
+                else raw_path_of(scope)
             ) or "/"
             base = ""
             saved_app = self
