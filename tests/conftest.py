@@ -1,0 +1,24 @@
+"""Session fixtures shared by every test directory: a real Redis Cluster on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from _redis_cluster import ClusterProcesses
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[ClusterProcesses]:
+    """Three masters started once per session (lazily, by the first test that asks).
+
+    Fails, never skips, when redis-server or redis-cli is missing: a green run must mean
+    the cluster code ran against a cluster.
+    """
+    try:
+        cluster = ClusterProcesses()
+        cluster.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield cluster
+    cluster.stop()
