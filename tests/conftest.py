@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from _redis_cluster import ClusterProcesses
@@ -22,3 +23,15 @@ def redis_cluster() -> Iterator[ClusterProcesses]:
         pytest.fail(str(exc), pytrace=False)
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+async def cluster_prefix(redis_cluster: ClusterProcesses) -> AsyncIterator[str]:
+    """A key prefix of this test's own on the cluster; every key under it is removed after."""
+    from scallion.stores.redis import RedisStore
+
+    prefix = f"scallion-test:{uuid.uuid4().hex}:"
+    yield prefix
+    cleaner = RedisStore(redis_cluster.url, prefix=prefix)
+    await cleaner.clear()
+    await cleaner.close()
