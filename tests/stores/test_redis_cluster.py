@@ -313,3 +313,29 @@ def test_the_cluster_fixture_fails_loudly_without_redis_binaries(
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(RuntimeError, match="redis-server and redis-cli not found on PATH"):
         ClusterProcesses()
+
+
+async def test_a_burst_on_a_silent_cluster_shares_one_timeout() -> None:
+    # Seed nodes that accept connections and never answer: loading the layout times out.
+    # Callers queued behind that attempt share its failure instead of each waiting in turn.
+    writers: list[asyncio.StreamWriter] = []
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = RedisStore(f"redis+cluster://127.0.0.1:{port}", timeout=0.2)
+    started = time.monotonic()
+    try:
+        results = await asyncio.gather(
+            *(store.incr(f"k{i}") for i in range(50)), return_exceptions=True
+        )
+        assert all(isinstance(r, StoreUnavailable) for r in results), results[:3]
+        assert time.monotonic() - started < 3.0  # one 0.2 s timeout, not fifty in a row
+    finally:
+        await store.close()
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()

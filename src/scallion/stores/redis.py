@@ -196,6 +196,9 @@ class RedisStore:
         "_gcra",
         "_incr",
         "_owns",
+        "_prepare_failures",
+        "_preparing",
+        "_scripts_loaded",
         "_seq",
         "_sliding",
         "_tag",
@@ -216,6 +219,9 @@ class RedisStore:
     ) -> None:
         self._gate: asyncio.Semaphore | None = None
         self._timeout = timeout
+        self._preparing = asyncio.Lock()  # cluster only: one topology and script load
+        self._scripts_loaded = False
+        self._prepare_failures = 0
         self.client: aioredis.Redis | RedisCluster
         if isinstance(url_or_client, str) and is_cluster_url(url_or_client):
             self.client = _cluster_from_url(url_or_client, timeout, max_connections)
@@ -276,33 +282,57 @@ class RedisStore:
             raise StoreError(f"redis error: {exc}") from exc
 
     async def _on_cluster(self, op: Awaitable[T]) -> T:
-        """Run ``op`` on a cluster: within the gate, and only once the topology is known."""
-        gate = self._gate
-        if gate is not None:
+        """Run ``op`` on a cluster once the client is ready, within the gate."""
+        client = cast(RedisCluster, self.client)
+        if client.get_default_node() is None or not self._scripts_loaded:
             try:
-                async with asyncio.timeout(self._timeout):
-                    await gate.acquire()
-            except TimeoutError:
+                await self._prepare(client)
+            except BaseException:
                 _discard(op)
-                raise StoreUnavailable(
-                    f"redis cluster: no free connection within {self._timeout}s"
-                ) from None
+                raise
+        gate = self._gate
+        if gate is None:
+            return await op
         try:
-            client = cast(RedisCluster, self.client)
-            if client.get_default_node() is None:
-                # Before its first topology load (and after a failover dropped it) redis-py
-                # picks a command's node before loading the slot map, so a burst lands on
-                # random nodes; the MOVED replies pile up, and every fifth one makes it
-                # close every connection, in-flight commands included. Load it first.
-                try:
-                    await client.initialize()
-                except BaseException:
-                    _discard(op)
-                    raise
+            async with asyncio.timeout(self._timeout):
+                await gate.acquire()
+        except TimeoutError:
+            _discard(op)
+            raise StoreUnavailable(
+                f"redis cluster: no free connection within {self._timeout}s"
+            ) from None
+        try:
             return await op
         finally:
-            if gate is not None:
-                gate.release()
+            gate.release()
+
+    async def _prepare(self, client: RedisCluster) -> None:
+        """Load the slot map (and, the first time, the scripts on every master), once for
+        every caller waiting on it.
+
+        Before its first topology load (and after a failover dropped it) redis-py picks a
+        command's node before loading the slot map, so a burst lands on random nodes; the
+        MOVED replies pile up, and every fifth one makes it close every connection,
+        in-flight commands included. And a cold burst of EVALSHAs would each answer
+        NOSCRIPT and each send SCRIPT LOAD to every master. Both are done here, before
+        the burst, outside the gate so waiting does not hold a connection slot.
+        """
+        failures = self._prepare_failures
+        async with self._preparing:
+            if self._prepare_failures != failures:
+                # The attempt we queued behind just failed: share its outcome rather than
+                # make a burst during an outage pay one timeout per caller, in turn.
+                raise StoreUnavailable("redis cluster unavailable: loading its layout failed")
+            try:
+                if client.get_default_node() is None:
+                    await client.initialize()
+                if not self._scripts_loaded:
+                    for script in (self._incr, self._sliding, self._gcra):
+                        await client.script_load(script.script)  # every primary
+                    self._scripts_loaded = True
+            except BaseException:
+                self._prepare_failures += 1
+                raise
 
     async def _script(self, script: AsyncScript, key: str, args: Sequence[Any]) -> Any:
         return await self._run(script(keys=[self.name(key)], args=list(args)))
