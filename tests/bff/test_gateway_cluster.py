@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _redis_cluster import ClusterProcesses
+from redis.asyncio.cluster import RedisCluster
 
 from scallion.bff.gateway import build_gateway
 from scallion.stores.redis import RedisStore
@@ -49,6 +50,29 @@ async def two_gateways(
 
 def statuses(responses: list[httpx.Response]) -> list[int]:
     return [r.status_code for r in responses]
+
+
+async def test_the_gateway_connects_its_cluster_stores_at_startup(
+    tmp_path: Path, services: Services, fleet_state: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        f"redis: '{fleet_state}'\n"
+        "upstreams: {users: {url: '${USERS_URL}'}}\n"
+        "endpoints:\n"
+        "  - {path: /me, rate_limit: {limit: 5, window: 1}, cache: {ttl: 5},\n"
+        "     backends: [{upstream: users, path: /users/1}]}\n"
+    )
+    gateway = build_gateway(path, env=services.env)
+    assert gateway.cache.l2 is not None
+    store = gateway.cache.l2.store
+    assert isinstance(store, RedisStore) and store.cluster
+    client = store.client
+    assert isinstance(client, RedisCluster) and client.get_default_node() is None
+    async with AsyncTestClient(gateway.app) as c:
+        assert client.get_default_node() is not None  # the slot map is loaded already
+        assert (await c.get("/me")).status_code == 200
+    assert "unreachable" not in caplog.text
 
 
 async def test_a_cold_herd_on_two_gateways_makes_one_upstream_call(

@@ -339,3 +339,42 @@ async def test_a_burst_on_a_silent_cluster_shares_one_timeout() -> None:
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_prepare_loads_the_layout_and_every_script_up_front(
+    redis_cluster: ClusterProcesses,
+) -> None:
+    import hashlib
+
+    import redis
+
+    for port in redis_cluster.ports:
+        command(port, "SCRIPT", "FLUSH")
+    store = RedisStore(redis_cluster.url)
+    assert isinstance(store.client, RedisCluster)
+    assert store.client.get_default_node() is None
+    await store.prepare()
+    assert store.client.get_default_node() is not None
+    shas = [
+        hashlib.sha1(source.encode()).hexdigest()
+        for source in (redis_module._INCR, redis_module._SLIDING, redis_module._GCRA)
+    ]
+    for port in redis_cluster.ports:
+        node = redis.Redis(host="127.0.0.1", port=port)
+        try:
+            assert node.script_exists(*shas) == [True, True, True]
+        finally:
+            node.close()
+    await store.close()
+
+
+async def test_prepare_on_one_redis_and_on_nothing() -> None:
+    single = RedisStore(REDIS_URL)
+    await single.prepare()  # a PING
+    await single.close()
+    port = free_cluster_ports(1)[0]
+    for url in (f"redis://127.0.0.1:{port}/0", f"redis+cluster://127.0.0.1:{port}"):
+        dead = RedisStore(url, timeout=0.2)
+        with pytest.raises(StoreUnavailable):
+            await dead.prepare()
+        await dead.close()

@@ -167,6 +167,16 @@ def _discard(op: Awaitable[object]) -> None:
         op.close()
 
 
+async def _nothing() -> None:
+    """An operation that only needs the client ready (``prepare`` on a cluster)."""
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    # A load whose every waiter left (timed out) must not log "exception never retrieved".
+    if not task.cancelled():
+        task.exception()
+
+
 def _ms(ttl: float | None) -> int | None:
     if ttl is None:
         return None
@@ -196,7 +206,6 @@ class RedisStore:
         "_gcra",
         "_incr",
         "_owns",
-        "_prepare_failures",
         "_preparing",
         "_scripts_loaded",
         "_seq",
@@ -219,9 +228,8 @@ class RedisStore:
     ) -> None:
         self._gate: asyncio.Semaphore | None = None
         self._timeout = timeout
-        self._preparing = asyncio.Lock()  # cluster only: one topology and script load
+        self._preparing: asyncio.Task[None] | None = None  # cluster: see _preparation
         self._scripts_loaded = False
-        self._prepare_failures = 0
         self.client: aioredis.Redis | RedisCluster
         if isinstance(url_or_client, str) and is_cluster_url(url_or_client):
             self.client = _cluster_from_url(url_or_client, timeout, max_connections)
@@ -286,7 +294,7 @@ class RedisStore:
         client = cast(RedisCluster, self.client)
         if client.get_default_node() is None or not self._scripts_loaded:
             try:
-                await self._prepare(client)
+                await asyncio.shield(self._preparation(client))
             except BaseException:
                 _discard(op)
                 raise
@@ -306,33 +314,41 @@ class RedisStore:
         finally:
             gate.release()
 
-    async def _prepare(self, client: RedisCluster) -> None:
-        """Load the slot map (and, the first time, the scripts on every master), once for
-        every caller waiting on it.
+    def _preparation(self, client: RedisCluster) -> asyncio.Task[None]:
+        """The one task loading the slot map (and, the first time, the scripts on every
+        master); every caller that needs it waits on the same task.
 
         Before its first topology load (and after a failover dropped it) redis-py picks a
         command's node before loading the slot map, so a burst lands on random nodes; the
         MOVED replies pile up, and every fifth one makes it close every connection,
-        in-flight commands included. And a cold burst of EVALSHAs would each answer
-        NOSCRIPT and each send SCRIPT LOAD to every master. Both are done here, before
-        the burst, outside the gate so waiting does not hold a connection slot.
+        in-flight commands included. A cold burst of EVALSHAs would also each answer
+        NOSCRIPT and each send SCRIPT LOAD to every master. So the load comes first, once:
+        in one gate slot (waiting for it holds none), in a task of its own (a
+        caller's timeout does not cancel it half done, so a slow first load still finishes
+        for the next caller), its failure shared by everyone waiting (a burst during an
+        outage pays one timeout, not one per caller in turn).
         """
-        failures = self._prepare_failures
-        async with self._preparing:
-            if self._prepare_failures != failures:
-                # The attempt we queued behind just failed: share its outcome rather than
-                # make a burst during an outage pay one timeout per caller, in turn.
-                raise StoreUnavailable("redis cluster unavailable: loading its layout failed")
-            try:
-                if client.get_default_node() is None:
-                    await client.initialize()
-                if not self._scripts_loaded:
-                    for script in (self._incr, self._sliding, self._gcra):
-                        await client.script_load(script.script)  # every primary
-                    self._scripts_loaded = True
-            except BaseException:
-                self._prepare_failures += 1
-                raise
+        task = self._preparing
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._prepare(client))
+            task.add_done_callback(_retrieved)
+            self._preparing = task
+        return task
+
+    async def _prepare(self, client: RedisCluster) -> None:
+        # One command at a time, in one gate slot: at most one connection per node.
+        if self._gate is not None:
+            await self._gate.acquire()
+        try:
+            if client.get_default_node() is None:
+                await client.initialize()
+            if not self._scripts_loaded:
+                for script in (self._incr, self._sliding, self._gcra):
+                    await client.script_load(script.script)  # on every primary
+                self._scripts_loaded = True
+        finally:
+            if self._gate is not None:
+                self._gate.release()
 
     async def _script(self, script: AsyncScript, key: str, args: Sequence[Any]) -> Any:
         return await self._run(script(keys=[self.name(key)], args=list(args)))
@@ -403,7 +419,24 @@ class RedisStore:
         allowed, remaining, retry, reset = await self._script(self._gcra, key, args)
         return GcraResult(bool(allowed), int(remaining), retry / 1e6, reset / 1e6)
 
+    async def prepare(self) -> None:
+        """Connect now instead of on the first request; ``StoreUnavailable`` if Redis is down.
+
+        On one Redis: a ``PING``. On a cluster: the slot map (``CLUSTER SLOTS``, and
+        redis-py reads ``COMMAND``: ~100 ms of CPU) and the scripts on every master, which
+        the first operation would otherwise pay for within its own timeout. Call it at
+        startup, or from a readiness check.
+        """
+        if self.cluster:
+            await self._run(_nothing())
+        else:
+            await self._run(self.client.ping())
+
     async def close(self) -> None:
-        """Close the client if this store created it."""
+        """Stop a cluster layout load still running; close the client if this store made it."""
+        task, self._preparing = self._preparing, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         if self._owns:
             await self.client.aclose()
