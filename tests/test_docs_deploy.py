@@ -65,5 +65,15 @@ def test_synopsis_and_other_commands_match_the_cli() -> None:
 
 
 @pytest.mark.parametrize("block", runnable("deploy.md"), ids=lambda b: b.id)
-async def test_block_runs(block: Block) -> None:
+async def test_block_runs(
+    block: Block, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if "REDIS_CLUSTER_URL" in block.source:  # the Redis Cluster example runs on a real one
+        monkeypatch.setenv("REDIS_CLUSTER_URL", request.getfixturevalue("redis_cluster").url)
     await run_block(block)
+
+
+def test_the_cluster_example_is_run_against_a_cluster() -> None:
+    cluster_blocks = [b for b in runnable("deploy.md") if "REDIS_CLUSTER_URL" in b.source]
+    assert len(cluster_blocks) == 1
+    assert "redis+cluster://" in cluster_blocks[0].source

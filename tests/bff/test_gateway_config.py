@@ -455,3 +455,40 @@ def test_template_dependency_and_item_values() -> None:
 def test_template_errors_are_template_errors() -> None:
     with pytest.raises(TemplateError):
         parse_template("http://evil/{id}", params=["id"])
+
+
+# -- redis -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "rediss://cache.internal:6380/1",
+        "unix:///run/redis.sock",
+        "redis+cluster://10.0.0.1:7000,10.0.0.2:7000",
+        "rediss+cluster://user:secret@[fd00::1]:7000/",
+    ],
+)
+def test_redis_accepts_single_node_and_cluster_urls(url: str) -> None:
+    config, errors = parse(f"redis: '{url}'\n{HEAD}")
+    assert errors == [] and config is not None and config.redis == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://127.0.0.1:6379",
+            "must be a redis://, rediss:// or unix:// URL, or "
+            "redis+cluster://host:port[,host:port] for a Redis Cluster",
+        ),
+        ("redis+cluster://", "no cluster nodes: expected redis+cluster://host:port[,host:port]"),
+        ("redis+cluster://h:7000/2", "Redis Cluster has only database 0: drop '/2' from the URL"),
+        ("redis+cluster://u:hunter2@h:99999", "bad port in cluster node 'h:99999'"),
+    ],
+)
+def test_a_bad_redis_url_is_an_error_with_line_and_no_password(url: str, message: str) -> None:
+    errors = errors_of(f"title: t\nredis: '{url}'\n{HEAD}")
+    assert errors == [f"gateway.yaml:2: redis: {message}"]
+    assert "hunter2" not in errors[0]

@@ -30,6 +30,7 @@ from .cache_types import CachedError, CacheStats, Codec
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["FAILED", "L2", "Record"]
 
@@ -91,7 +92,7 @@ def make_store(redis: object, timeout: float) -> tuple[Store | None, bool]:
 
     if isinstance(redis, str):
         return RedisStore(redis, prefix="", timeout=timeout), True
-    return RedisStore(cast("aioredis.Redis", redis), prefix=""), False
+    return RedisStore(cast("aioredis.Redis | RedisCluster", redis), prefix=""), False
 
 
 class L2:

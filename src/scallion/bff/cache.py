@@ -57,6 +57,7 @@ from .lru import LRU
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = [
     "Cache",
@@ -147,8 +148,9 @@ class Cache:
 
     Args:
         l1_max_entries, l1_max_bytes: bounds of the in-process LRU.
-        redis: ``None`` (L1 only), a ``redis://`` URL or a ``redis.asyncio.Redis`` client (a
-            ``RedisStore`` is built on it), or any ``Store``.
+        redis: ``None`` (L1 only), a ``redis://`` or ``redis+cluster://`` URL, a
+            ``redis.asyncio.Redis`` or ``RedisCluster`` client (a ``RedisStore`` is built on
+            it), or any ``Store``.
         default_ttl: seconds a value stays fresh when neither the fetch nor the call says.
         stale_ttl: default stale-while-revalidate and stale-if-error window in seconds.
         negative_ttl: seconds a failure (an exception from the fetch) is cached; 0 turns
@@ -172,7 +174,7 @@ class Cache:
         *,
         l1_max_entries: int = 10_000,
         l1_max_bytes: int = 64 * 2**20,
-        redis: str | aioredis.Redis | Store | None = None,
+        redis: str | aioredis.Redis | RedisCluster | Store | None = None,
         default_ttl: float = 60.0,
         stale_ttl: float = 0.0,
         negative_ttl: float = 0.0,

@@ -4,6 +4,7 @@
 first use) shares state across workers and machines. Both implement ``Store``.
 
     store = RedisStore("redis://127.0.0.1:6379/0", prefix="myapp:")
+    store = RedisStore("redis+cluster://10.0.0.5:7000,10.0.0.6:7000", prefix="myapp:")
     hit = await store.sliding_window_hit("rl:1.2.3.4", limit=100, window=60)
 """
 

@@ -10,10 +10,11 @@ backend's ``cache:`` is ``ctx.bff.upstream(name).cached_json(...)`` on the gatew
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -45,12 +46,14 @@ from .template import TemplateValueError
 
 if TYPE_CHECKING:
     from ...context import Context
+    from ...stores.redis import RedisStore
     from ...types import Middleware
     from ..transport import Transport
 
 __all__ = ["Gateway", "compile_gateway"]
 
 log = logging.getLogger("scallion.gateway")
+_CONNECT_AT_STARTUP = 2.0  # seconds the startup hook waits for the shared stores
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -401,6 +404,30 @@ class Gateway:
         self.router = router
 
 
+def _connect(stores: list[RedisStore]) -> Callable[[], Awaitable[None]]:
+    """A startup hook connecting the shared stores before the first request.
+
+    A cluster client's first operation loads the slot map (``COMMAND`` alone is ~100 ms of
+    CPU), which would otherwise count against the first request's short Redis timeouts.
+    Bounded, and never fatal: with Redis down the gateway starts and degrades as usual.
+    """
+
+    async def connect() -> None:
+        try:
+            async with asyncio.timeout(_CONNECT_AT_STARTUP):
+                results = await asyncio.gather(
+                    *(s.prepare() for s in stores), return_exceptions=True
+                )
+        except TimeoutError:
+            log.warning("redis not ready %.1f s into startup; going on", _CONNECT_AT_STARTUP)
+            return
+        for store, result in zip(stores, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("redis unreachable at startup (%r): %s", store, result)
+
+    return connect
+
+
 def compile_gateway(
     config: GatewayConfig,
     *,
@@ -418,6 +445,7 @@ def compile_gateway(
 
     errors: list[ConfigError] = []
     storage = RedisBreakerStorage(config.redis) if config.redis else None
+    limit_stores: list[Any] = []  # the rate limits' stores on config.redis
     upstreams = Upstreams(*(_upstream(u, storage, transport) for u in config.upstreams.values()))
     cache = Cache(redis=config.redis, namespace="scallion:gateway")
     router = Router()
@@ -427,6 +455,8 @@ def compile_gateway(
             found = rate_limit_middleware(endpoint, index, config, errors)
             if found is not None:
                 middleware.append(found)
+                if config.redis:
+                    limit_stores.append(getattr(found, "store", None))
         if endpoint.auth is not None:
             found = auth_middleware(endpoint.auth, config.file, endpoint.line, errors)
             if found is not None:
@@ -449,6 +479,15 @@ def compile_gateway(
     app.use(bff(upstreams, cache=cache, app=app))
     if storage is not None:
         app.on("shutdown", storage.close)
+    if config.redis:
+        from ...stores.redis import RedisStore
+
+        for store in limit_stores:
+            if isinstance(store, RedisStore):
+                app.on("shutdown", store.close)
+        shared = [*limit_stores, cache.l2.store if cache.l2 else None]
+        shared.append(storage.store if storage else None)
+        app.on("startup", _connect([s for s in shared if isinstance(s, RedisStore)]))
     if config.openapi is not None:
         spec = orjson.dumps(openapi_spec(config))
         openapi_path = config.openapi

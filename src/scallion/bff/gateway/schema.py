@@ -16,6 +16,7 @@ from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ..._paths import compile_path
+from ...stores._urls import URL_SCHEMES, is_cluster_url, parse_cluster_url
 from .loader import ConfigError, Document, FieldPath, load_document
 from .shape import Shape
 from .template import Template, TemplateError, parse_template
@@ -361,6 +362,26 @@ _BACKEND = (
 _BACKEND_CACHE = ("ttl", "vary", "swr", "sie")
 
 
+def _redis_url(check: _Check, redis: Any) -> str | None:
+    """The ``redis:`` URL, or ``None`` (empty or unset: in-process state)."""
+    if redis is None or redis == "":
+        return None
+    if not isinstance(redis, str) or not redis.lower().startswith(URL_SCHEMES):
+        check.error(
+            ("redis",),
+            "must be a redis://, rediss:// or unix:// URL, or "
+            "redis+cluster://host:port[,host:port] for a Redis Cluster",
+        )
+        return None
+    if is_cluster_url(redis):
+        try:
+            parse_cluster_url(redis)
+        except ValueError as exc:
+            check.error(("redis",), str(exc))
+            return None
+    return redis
+
+
 def parse_config(
     text: str, file: str, env: Mapping[str, str]
 ) -> tuple[GatewayConfig | None, list[ConfigError]]:
@@ -372,13 +393,7 @@ def parse_config(
     root = check.fields((), doc.value, _TOP, required=("upstreams", "endpoints"))
     if root is None:
         return None, doc.errors
-    redis = root.get("redis")
-    if redis is not None and redis != "":
-        if not isinstance(redis, str) or not redis.startswith(("redis://", "rediss://", "unix://")):
-            check.error(("redis",), "must be a redis://, rediss:// or unix:// URL")
-            redis = None
-    else:
-        redis = None
+    redis = _redis_url(check, root.get("redis"))
     upstreams = _upstreams(check, root.get("upstreams"))
     endpoints = _endpoints(check, root.get("endpoints"), upstreams)
     config = GatewayConfig(
