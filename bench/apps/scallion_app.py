@@ -66,7 +66,7 @@ base.use(router.routes()).use(router.allowed_methods())
 
 async def layer(ctx: Any, next: Next) -> None:
     state = ctx.state
-    state.depth = getattr(state, "depth", 0) + 1
+    state.depth = state.get("depth", 0) + 1
     await next()
     state.depth -= 1
 

@@ -77,7 +77,8 @@ class State:
     """
 
     def __init__(self, **values: Any) -> None:
-        self.__dict__.update(values)
+        if values:
+            self.__dict__.update(values)
 
     if TYPE_CHECKING:  # let type checkers accept ``state.user = ...``; no runtime cost
 
