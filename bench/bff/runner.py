@@ -104,9 +104,12 @@ class Record:
 
 
 class Upstreams:
-    """The three mock services in one process, pinned next to wrk (not the gateway)."""
+    """The three mock services in one process, pinned next to wrk (not the gateway).
 
-    def __init__(self, cpu: int | None) -> None:
+    ``latency_ms`` overrides every service's delay (0: answer at once).
+    """
+
+    def __init__(self, cpu: int | None, latency_ms: int | None = None) -> None:
         self.ports = {s.name: servers.free_port() for s in SERVICES}
         argv = [
             *servers.pin(cpu),
@@ -114,6 +117,7 @@ class Upstreams:
             "-m",
             "bench.bff.upstream",
             *(f"--listen={name}:{port}" for name, port in self.ports.items()),
+            *([] if latency_ms is None else [f"--latency-ms={latency_ms}"]),
         ]
         self.server = servers.start(argv, self.ports[SERVICES[-1].name])
         self.env = {s.env: f"http://{servers.HOST}:{self.ports[s.name]}" for s in SERVICES}

@@ -12,6 +12,9 @@ Every answered call is counted per port:
 gateway calling the wrong URL fails its check instead of being timed.
 
     python -m bench.bff.upstream --listen users:8701 --listen orders:8702 ...
+
+``--latency-ms 0`` answers every service at once (``bench.bff.percall`` measures the
+gateway's own cost per call that way).
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ class UpstreamProtocol(asyncio.Protocol):
 
     __slots__ = ("buf", "counter", "delay", "loop", "path", "response", "transport")
 
-    def __init__(self, service: Service, counter: Counter) -> None:
+    def __init__(self, service: Service, counter: Counter, latency_ms: int | None = None) -> None:
         self.buf = bytearray()
-        self.delay = service.latency_ms / 1000
+        self.delay = (service.latency_ms if latency_ms is None else latency_ms) / 1000
         self.path = service.path.encode()
         self.response = _response("200 OK", service.body)
         self.counter = counter
@@ -89,7 +92,10 @@ class UpstreamProtocol(asyncio.Protocol):
             return
         if target == self.path:
             self.counter.calls += 1
-            self.loop.call_later(self.delay, self._send)
+            if self.delay > 0:
+                self.loop.call_later(self.delay, self._send)
+            else:
+                transport.write(self.response)
         elif target == b"/_count":
             transport.write(_response("200 OK", b'{"count":%d}' % self.counter.calls))
         elif target == b"/_reset":
@@ -103,15 +109,17 @@ class UpstreamProtocol(asyncio.Protocol):
             self.transport.write(self.response)
 
 
-async def serve(host: str, listen: list[tuple[Service, int]]) -> None:
-    """Listen on each ``(service, port)`` until SIGTERM/SIGINT."""
+async def serve(
+    host: str, listen: list[tuple[Service, int]], latency_ms: int | None = None
+) -> None:
+    """Listen on each ``(service, port)`` until SIGTERM/SIGINT (``latency_ms``: override)."""
     loop = asyncio.get_running_loop()
     servers = []
     for service, port in listen:
         counter = Counter()
         servers.append(
             await loop.create_server(
-                lambda s=service, c=counter: UpstreamProtocol(s, c),  # type: ignore[misc]
+                lambda s=service, c=counter: UpstreamProtocol(s, c, latency_ms),  # type: ignore[misc]
                 host,
                 port,
                 backlog=4096,
@@ -137,6 +145,9 @@ def main() -> None:
         required=True,
         help=f"SERVICE:PORT (repeatable); services: {', '.join(by_name)}",
     )
+    parser.add_argument(
+        "--latency-ms", type=int, default=None, help="every service's delay (0: at once)"
+    )
     args = parser.parse_args()
     listen = []
     for item in args.listen:
@@ -144,7 +155,7 @@ def main() -> None:
         listen.append((by_name[name], int(port)))
     import uvloop
 
-    uvloop.run(serve(args.host, listen))
+    uvloop.run(serve(args.host, listen, args.latency_ms))
 
 
 if __name__ == "__main__":

@@ -58,6 +58,17 @@ def make_app(raw: LoopbackServer, cache: Cache | None = None, budget: float | No
         got = await ctx.bff.gather(data=ctx.bff.upstream("raw").cached_json("/ok", ttl=30))
         got.to_response(ctx)
 
+    @router.get("/two-calls")
+    async def two_calls(ctx: Any) -> None:
+        # The first call finds no deadline; a deadline (and a request id) set afterwards
+        # must still reach the second: nothing about them is cached from the first call.
+        raw_up = ctx.bff.upstream("raw")
+        first = await raw_up.get_json("/echo")
+        ctx.state.deadline = time.monotonic() + 0.5
+        ctx.state.request_id = "later"
+        second = await raw_up.get_json("/echo")
+        ctx.body = {"first": first["headers"], "second": second["headers"]}
+
     @router.get("/missing-upstream")
     async def missing(ctx: Any) -> None:
         ctx.bff.upstream("nope")
@@ -72,6 +83,18 @@ async def test_calls_carry_the_request_headers_and_deadline(raw: LoopbackServer)
     sent = r.json()["headers"]
     assert sent["x-request-id"] == "abc" and sent["traceparent"] == "00-x"
     assert 800 <= int(sent["x-request-deadline"]) <= 1000
+
+
+async def test_a_deadline_set_between_calls_reaches_the_next_call(raw: LoopbackServer) -> None:
+    async with AsyncTestClient(make_app(raw)) as client:
+        r = await client.get("/two-calls", headers={"traceparent": "00-t"})
+        again = await client.get("/two-calls")
+    first, second = r.json()["first"], r.json()["second"]
+    assert "x-request-deadline" not in first and "x-request-id" not in first
+    assert 300 <= int(second["x-request-deadline"]) <= 500
+    assert second["x-request-id"] == "later"
+    assert first["traceparent"] == second["traceparent"] == "00-t"
+    assert "traceparent" not in again.json()["first"]  # nothing leaks between requests
 
 
 async def test_gather_is_cut_by_the_callers_deadline(raw: LoopbackServer) -> None:

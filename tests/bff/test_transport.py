@@ -201,6 +201,74 @@ async def test_cancelled_calls_never_leak_pool_slots(make: Factory, server: Loop
     assert time.perf_counter() - start < 0.5
 
 
+async def test_waiters_get_freed_slots_in_order_and_a_cancelled_one_is_skipped(
+    make: Factory, server: LoopbackServer
+) -> None:
+    """One connection: the slot goes to the waiters first come, first served; a waiter
+    cancelled while queued neither gets it nor blocks the next one."""
+    t = make(max_connections=1)
+    done: list[str] = []
+
+    async def call(name: str, ms: int) -> None:
+        resp = await t.request("GET", server.url + f"/slow?ms={ms}", {}, None, 3.0)
+        assert resp.status == 200
+        done.append(name)
+
+    first = asyncio.ensure_future(call("first", 150))
+    await asyncio.sleep(0.03)
+    second = asyncio.ensure_future(call("second", 10))
+    await asyncio.sleep(0.01)
+    third = asyncio.ensure_future(call("third", 10))
+    await asyncio.sleep(0.01)
+    fourth = asyncio.ensure_future(call("fourth", 10))
+    await asyncio.sleep(0.01)
+    second.cancel()
+    await asyncio.gather(first, third, fourth, return_exceptions=False)
+    assert second.cancelled()
+    assert done == ["first", "third", "fourth"]
+    start = time.perf_counter()
+    assert (await t.request("GET", server.url + "/ok", {}, None, 1.0)).status == 200
+    assert time.perf_counter() - start < 0.3  # no slot was lost on the way
+
+
+async def test_a_slot_handed_to_a_waiter_that_is_cancelled_passes_on() -> None:
+    """The race the limiter must survive: a slot is released to a waiter, and that
+    waiter is cancelled before it runs. The slot goes to the next waiter, not nowhere."""
+    from scallion.bff.transport import _Limiter
+
+    limiter = _Limiter(1)
+    limiter.free -= 1  # one call holds the only slot
+    a = asyncio.ensure_future(limiter.wait(None))
+    b = asyncio.ensure_future(limiter.wait(None))
+    await asyncio.sleep(0)
+    limiter.release()  # handed to a ...
+    a.cancel()  # ... which leaves before it could take it
+    assert await b == pytest.approx(0.0, abs=0.5)
+    with pytest.raises(asyncio.CancelledError):
+        await a
+    assert limiter.free == 0 and not [w for w in limiter.waiters if not w.done()]
+    limiter.release()  # b is done
+    assert limiter.free == 1
+    timed = asyncio.ensure_future(limiter.wait(0.05))
+    assert await timed == 0.0  # a free slot is taken at once
+    with pytest.raises(PoolTimeout):
+        await limiter.wait(0.05)  # none left: the wait ends by its timeout
+    assert not limiter.waiters
+
+
+async def test_response_headers_are_a_case_insensitive_mapping(
+    make: Factory, server: LoopbackServer
+) -> None:
+    """pyreqwest's headers are converted only when read: every way of reading works."""
+    t = make()
+    resp = await t.request("GET", server.url + "/ok", {}, None, 2.0)
+    assert "CONTENT-TYPE" in resp.headers and "x-missing" not in resp.headers
+    assert {k.lower(): v for k, v in resp.headers.items()}["content-type"] == "application/json"
+    assert len(resp.headers) == len(list(resp.headers)) >= 1
+    assert resp.headers.get("x-missing") is None
+    assert "application/json" in repr(resp.headers)
+
+
 async def test_pool_heals_after_the_upstream_comes_back(make: Factory) -> None:
     """Connection failures in a row replace the pool; the next calls go to the new server."""
     srv = await LoopbackServer("first").start()

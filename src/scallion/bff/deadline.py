@@ -23,7 +23,7 @@ from ..types import Middleware, Next
 if TYPE_CHECKING:
     from ..context import Context
 
-__all__ = ["DEADLINE_HEADER", "deadline", "parse_deadline", "request_deadline"]
+__all__ = ["DEADLINE_HEADER", "deadline", "parse_deadline", "request_deadline", "start_deadline"]
 
 DEADLINE_HEADER: Final = "x-request-deadline"
 _MAX_MS = 24 * 3600 * 1000  # a day: anything larger is a mistake, not a budget
@@ -37,6 +37,9 @@ def parse_deadline(value: str) -> float:
     return min(int(text), _MAX_MS) / 1000
 
 
+_CHECKED: Final = "_scallion_deadline_checked"
+
+
 def request_deadline(ctx: Context, header: str = DEADLINE_HEADER) -> float | None:
     """The request's absolute deadline (``time.monotonic()``), or ``None`` if it has none.
 
@@ -44,19 +47,54 @@ def request_deadline(ctx: Context, header: str = DEADLINE_HEADER) -> float | Non
     the incoming header, read once and stored there. A malformed header is ignored here
     (the middleware is where it is rejected).
     """
-    state = ctx.state
-    found = getattr(state, "deadline", None)
-    if found is not None:
-        return float(found)
+    # Every upstream call of a fan-out asks: a request without a deadline must not pay a
+    # header lookup each time, so "checked, none" is kept on the context, next to the
+    # state it would have set (4.7k -> 1.3k instructions a call, callgrind).
+    state = ctx._state
+    if state is not None:
+        found = state.__dict__.get("deadline")
+        if found is not None:
+            return float(found)
+    attrs = ctx.__dict__
+    if attrs.get(_CHECKED) == header:
+        return None
     raw = ctx.request.headers.get(header)
-    if not raw:
+    if raw:
+        try:
+            at = time.monotonic() + parse_deadline(raw)
+        except ValueError:
+            at = None
+        if at is not None:
+            setattr(ctx.state, "deadline", at)  # noqa: B010  (State is a free namespace)
+            return at
+    attrs[_CHECKED] = header
+    return None
+
+
+def start_deadline(
+    ctx: Context, budget: float | None, header: str = DEADLINE_HEADER
+) -> float | None:
+    """Set ``ctx.state.deadline`` from ``header`` and ``budget``; the seconds allowed.
+
+    ``None`` when neither gives a deadline. A malformed header is a 400, a budget already
+    spent a 504 (``HttpError``). The ``deadline()`` middleware and ``bff()`` start here.
+    """
+    now = time.monotonic()
+    seconds = budget
+    raw = ctx.request.headers.get(header)
+    if raw:
+        try:
+            given = parse_deadline(raw)
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        seconds = given if seconds is None else min(seconds, given)
+    if seconds is None:
+        ctx.__dict__[_CHECKED] = header  # request_deadline() need not read the header again
         return None
-    try:
-        at = time.monotonic() + parse_deadline(raw)
-    except ValueError:
-        return None
-    setattr(state, "deadline", at)  # noqa: B010  (State is a free namespace)
-    return at
+    if seconds <= 0:
+        raise HttpError(504, "deadline exceeded before the request started")
+    setattr(ctx.state, "deadline", now + seconds)  # noqa: B010  (State is a free namespace)
+    return seconds
 
 
 def deadline(
@@ -80,23 +118,8 @@ def deadline(
         raise ValueError("deadline budget must be > 0 seconds")
 
     async def deadline_middleware(ctx: Context, next: Next) -> None:
-        now = time.monotonic()
-        seconds = budget
-        raw = ctx.request.headers.get(header)
-        if raw:
-            try:
-                given = parse_deadline(raw)
-            except ValueError as exc:
-                raise HttpError(400, str(exc)) from None
-            seconds = given if seconds is None else min(seconds, given)
-        if seconds is None:
-            await next()
-            return
-        if seconds <= 0:
-            raise HttpError(504, "deadline exceeded before the request started")
-        at = now + seconds
-        setattr(ctx.state, "deadline", at)  # noqa: B010
-        if not enforce:
+        seconds = start_deadline(ctx, budget, header)
+        if seconds is None or not enforce:
             await next()
             return
         timer = asyncio.timeout(seconds)

@@ -32,6 +32,7 @@ import copy
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
 
 from .cache_types import CacheResult
@@ -279,10 +280,12 @@ class _FanOut:
 
 
 _WAITING, _RUNNING, _DONE = 0, 1, 2
+_JSON_CONTAINERS: Final = frozenset({dict, list})
 
 
 class _Node:
     __slots__ = (
+        "call",
         "dependents",
         "error",
         "item_errors",
@@ -298,9 +301,10 @@ class _Node:
         "value",
     )
 
-    def __init__(self, name: str, part: Part) -> None:
+    def __init__(self, name: str, part: Part, call: Any) -> None:
         self.name = name
         self.part = part
+        self.call = call  # part.call, or the plain awaitable / callable given for a name
         self.state = _WAITING
         self.task: asyncio.Future[Any] | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -320,24 +324,33 @@ class _Node:
             task.cancel()
 
 
-def _as_part(value: object) -> Part:
+async def _never() -> None:
+    return None
+
+
+# The policy of a part given as a bare awaitable or callable: shared, never called (the
+# node holds the call). A Part per bare value cost ~6.4k instructions of validation.
+_PLAIN: Final = Part(_never)
+
+
+def _node(name: str, value: object) -> _Node:
     if isinstance(value, Part):
-        return value
-    if inspect.isawaitable(value) or callable(value):
-        return Part(value)
+        return _Node(name, value, value.call)
+    if type(value) is CoroutineType or inspect.isawaitable(value) or callable(value):
+        return _Node(name, _PLAIN, value)
     raise TypeError(f"a part must be an awaitable, an async callable or a Part, not {value!r}")
 
 
 def _plan(parts: Mapping[str, Any], steps: Iterable[Step]) -> dict[str, _Node]:
     nodes: dict[str, _Node] = {}
     for name, value in parts.items():
-        nodes[name] = _Node(name, _as_part(value))
+        nodes[name] = _node(name, value)
     for step in steps:
         if not isinstance(step, Step):
             raise TypeError(f"steps= takes Step objects, not {step!r}")
         if step.name in nodes:
             raise ValueError(f"part {step.name!r} is defined twice")
-        nodes[step.name] = _Node(step.name, step)
+        nodes[step.name] = _Node(step.name, step, step.call)
     linked = False
     for node in nodes.values():
         for dep in node.part.needs:
@@ -368,13 +381,11 @@ def _check_acyclic(nodes: Mapping[str, _Node]) -> None:
         raise ValueError(f"parts {cycle!r} depend on each other in a cycle")
 
 
-def _close_unstarted(nodes: Iterable[_Node]) -> None:
+def _close_unstarted(node: _Node) -> None:
     # A coroutine handed in but never run would warn "was never awaited".
-    for node in nodes:
-        if node.state == _WAITING:
-            call = node.part.call
-            if inspect.iscoroutine(call):
-                call.close()
+    call = node.call
+    if inspect.iscoroutine(call):
+        call.close()
 
 
 def _resolve(path: str, values: Mapping[str, Any]) -> Any:
@@ -390,6 +401,8 @@ def _resolve(path: str, values: Mapping[str, Any]) -> Any:
 
 def _unwrap(value: Any) -> tuple[Any, bool]:
     """A cache result's value and whether it was stale; anything else as it is."""
+    if type(value) in _JSON_CONTAINERS:  # getattr(..., "stale") on a dict raises inside
+        return value, False
     if isinstance(value, CacheResult):
         return value.value, value.status == "stale"
     return value, getattr(value, "stale", False) is True
@@ -470,7 +483,7 @@ class _Run:
 
     def start(self, node: _Node) -> None:
         part = node.part
-        call = part.call
+        call = node.call
         loop = self.loop
         if part.over is not None:
             values = {name: self.nodes[name].value for name in part.needs}
@@ -501,14 +514,17 @@ class _Run:
             task = loop.create_task(_fan_out(part, items, rest))
         else:
             try:
-                if part.needs:
-                    deps = [self.nodes[name].value for name in part.needs]
-                    aw = call(*deps)  # type: ignore[operator]
-                elif callable(call):
-                    aw = call()
+                if type(call) is CoroutineType:  # the usual part: straight to a task
+                    task = loop.create_task(call)
                 else:
-                    aw = call
-                task = asyncio.ensure_future(aw, loop=loop)
+                    if part.needs:
+                        deps = [self.nodes[name].value for name in part.needs]
+                        aw = call(*deps)
+                    elif callable(call):
+                        aw = call()
+                    else:
+                        aw = call
+                    task = asyncio.ensure_future(aw, loop=loop)
             except Exception as exc:  # the callable raised, or returned a non-awaitable
                 self.fail(node, exc)
                 return
@@ -634,11 +650,13 @@ async def gather(
         if run.running:
             await _drain(run.cancel_all())
         for node in nodes.values():
-            if node.state == _RUNNING:
+            state = node.state
+            if state == _RUNNING:
                 run.settle(node)
             elif node.timer is not None:
                 node.timer.cancel()
-        _close_unstarted(nodes.values())
+            if state == _WAITING:
+                _close_unstarted(node)
 
     if failed_required is not None:
         error = failed_required.error

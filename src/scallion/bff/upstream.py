@@ -146,6 +146,10 @@ class Upstream:
         self.max_concurrent = max_concurrent
         self.max_queue_wait = max_queue_wait
         self.propagate_headers = tuple(h.lower() for h in propagate_headers)
+        # Which request-state values may be sent (checked per call: read here once).
+        self._send_request_id = "x-request-id" in self.propagate_headers
+        self._send_traceparent = "traceparent" in self.propagate_headers
+        self._send_tracestate = "tracestate" in self.propagate_headers
         self.headers = {k.lower(): v for k, v in (headers or {}).items()}
         self.deadline_header = deadline_header.lower() if deadline_header else None
         self.fail_statuses = fail_statuses
@@ -274,13 +278,14 @@ class Upstream:
         elif content is not None:
             body = content.encode() if isinstance(content, str) else content
 
-        now = time.monotonic()
         if ctx is not None:
             from_ctx = request_deadline(ctx)
             if from_ctx is not None and (deadline is None or from_ctx < deadline):
                 deadline = from_ctx
-        if self.budget is not None and (deadline is None or now + self.budget < deadline):
-            deadline = now + self.budget
+        if self.budget is not None:
+            by_budget = time.monotonic() + self.budget
+            if deadline is None or by_budget < deadline:
+                deadline = by_budget
         per_try = timeout or self.timeout
 
         policy = self.retry
@@ -343,25 +348,26 @@ class Upstream:
             if bulkhead is not None:
                 queued = await self._enter(bulkhead, limit)
                 held = True
+                if queued:  # it waited: read the clock again
+                    now = time.monotonic()
+                    remaining = limit - now
             instance, permit = self._pick(tried[0] if tried else None)
             if tried is not None:
                 tried[0] = instance
             url = instance.base + path
             if self.deadline_header is not None and deadline is not None:
-                left = int((deadline - time.monotonic()) * 1000)
+                left = int((deadline - now) * 1000)
                 sent[self.deadline_header] = str(max(left, 0))
             instance.outstanding += 1
             instance.calls += 1
+            # Nothing above awaited (unless it queued), so ``remaining`` is still the limit:
+            # reading the clock again would move it by microseconds, at 600 instructions.
             try:
                 if instance.enforces_timeout:
-                    resp = await instance.transport.request(
-                        method, url, sent, body, limit - time.monotonic()
-                    )
+                    resp = await instance.transport.request(method, url, sent, body, remaining)
                 else:
-                    async with asyncio.timeout(limit - time.monotonic()):
-                        resp = await instance.transport.request(
-                            method, url, sent, body, limit - time.monotonic()
-                        )
+                    async with asyncio.timeout(remaining):
+                        resp = await instance.transport.request(method, url, sent, body, remaining)
             finally:
                 instance.outstanding -= 1
         except TimeoutError as exc:
@@ -504,25 +510,22 @@ class Upstream:
     def _headers(self, ctx: Context | None, extra: Mapping[str, str] | None) -> dict[str, str]:
         sent = dict(self.headers) if self.headers else {}
         if ctx is not None and self.propagate_headers:
-            incoming = ctx.request.headers
-            for name in self.propagate_headers:
-                value = incoming.get(name)
-                if value is not None:
-                    sent[name] = value
+            sent.update(_incoming(ctx, self.propagate_headers))
             state = ctx._state
             if state is not None:
-                if "x-request-id" in self.propagate_headers and "x-request-id" not in sent:
-                    rid = state.get("request_id")
+                values = state.__dict__
+                if self._send_request_id and "x-request-id" not in sent:
+                    rid = values.get("request_id")
                     if rid:
                         sent["x-request-id"] = str(rid)
                 # observability.tracing() leaves this request's span here: upstream spans
                 # then hang under it rather than under the caller's span.
-                if "traceparent" in self.propagate_headers:
-                    traceparent = state.get("traceparent")
+                if self._send_traceparent:
+                    traceparent = values.get("traceparent")
                     if traceparent:
                         sent["traceparent"] = traceparent
-                        tracestate = state.get("tracestate")
-                        if tracestate and "tracestate" in self.propagate_headers:
+                        tracestate = values.get("tracestate")
+                        if tracestate and self._send_tracestate:
                             sent["tracestate"] = tracestate
         if extra:
             for key, value in extra.items():
@@ -547,6 +550,31 @@ class Upstream:
                 await instance.transport.aclose()
             if instance.breaker is not None:
                 await instance.breaker.close()
+
+
+_INCOMING: Final = "_scallion_bff_incoming"
+
+
+def _incoming(ctx: Context, names: tuple[str, ...]) -> dict[str, str]:
+    """The request's values of the headers ``names``, read once per request.
+
+    A fan-out makes several calls with the same propagated headers; the request's headers
+    never change, so the values are kept on the context (a plain dict of strings: no
+    cycle) and each later call copies them: ``_headers`` 7.6k -> 3.4k instructions a call.
+    """
+    attrs = ctx.__dict__
+    memo: dict[tuple[str, ...], dict[str, str]] | None = attrs.get(_INCOMING)
+    if memo is None:
+        memo = attrs[_INCOMING] = {}
+    found = memo.get(names)
+    if found is None:
+        incoming = ctx.request.headers
+        found = memo[names] = {}
+        for name in names:
+            value = incoming.get(name)
+            if value is not None:
+                found[name] = value
+    return found
 
 
 def _make_breaker(config: BreakerConfig | None, name: str) -> CircuitBreaker | None:
