@@ -171,7 +171,7 @@ class _Settings:
         if body is None:
             return None
         kept = [
-            (name, value)
+            (name, value[:] if type(value) is list else value)  # not the response's own list
             for name, value in headers.items()
             if name not in _PER_REQUEST and before.get(name) != value
         ]
@@ -239,7 +239,9 @@ def _apply(res: Response, stored: CachedResponse, mark: str, age: float) -> None
     """Write a stored response onto ``res`` (over headers set upstream of the cache)."""
     headers = res.headers
     for name, value in stored.headers:
-        headers[name] = value
+        # A list value is copied: an outer middleware may append to it, and the stored
+        # one is shared by every hit.
+        headers[name] = value[:] if type(value) is list else value
     res.status = stored.status
     res.body = stored.body
     headers["x-cache"] = mark
