@@ -286,6 +286,29 @@ async def test_headers_set_outside_are_not_replayed(cache: Cache) -> None:
     assert "x-response-time" not in b.headers
 
 
+async def test_outer_changes_to_a_list_header_never_reach_the_stored_one(cache: Cache) -> None:
+    app = App()
+
+    async def outer(ctx: Context, next: Next) -> None:
+        await next()
+        ctx.response.append("Link", "</outer>; rel=preload")  # per request, after the cache
+
+    async def inner(ctx: Context, next: Next) -> None:
+        ctx.response.append("Link", ["</a.css>; rel=preload", "</b.js>; rel=preload"])
+        ctx.body = "page"
+
+    app.use(outer, response_cache(store=cache), inner)
+    async with AsyncTestClient(app) as client:
+        answers = [await client.get("/") for _ in range(3)]
+    assert [r.headers["x-cache"] for r in answers] == ["MISS", "HIT", "HIT"]
+    for r in answers:
+        assert r.headers.get_list("link") == [
+            "</a.css>; rel=preload",
+            "</b.js>; rel=preload",
+            "</outer>; rel=preload",
+        ]
+
+
 async def test_herd_runs_the_chain_once(cache: Cache) -> None:
     site = Site(cache)
     site.delay = 0.05

@@ -200,6 +200,7 @@ class Cache:
         if lock_ttl <= 0 or l2_timeout <= 0 or l2_retry_after <= 0:
             raise ValueError("lock_ttl, l2_timeout and l2_retry_after must be > 0 seconds")
         self.l1: LRU[Record] = LRU(l1_max_entries, l1_max_bytes, clock=clock)
+        self._slots = self.l1.slots  # read directly by ``fresh``, the hit path
         self.stats = CacheStats()
         self.default_ttl = float(default_ttl)
         self.stale_ttl = float(stale_ttl)
@@ -349,14 +350,29 @@ class Cache:
         The hot path for callers that cannot afford a coroutine per hit: on ``None`` they
         go on to ``get_or_fetch``, which handles stale values, L2 and cached failures.
         """
-        rec = self.l1.get(key)
-        if rec is None or rec.error is not None:
+        found = self.fresh(key)
+        return None if found is None else CacheResult(found[0], "hit", found[1])
+
+    def fresh(self, key: str) -> tuple[Any, float] | None:
+        """``(value, age)`` of a fresh L1 hit, or ``None``: ``peek`` without a result object.
+
+        The response cache's hit path. It reads the LRU's table itself rather than through
+        ``LRU.get``: a fresh record is never past its LRU expiry (that is ``stored_at +
+        keep``, and ``keep >= ttl``, on the same clock), so one probe and one clock read
+        decide it. Against ``peek`` (``LRU.get``, a second clock read, a ``CacheResult``)
+        this saves ~4.5k of ~110k instructions per cached request (callgrind,
+        ``python -m bench.bff.inproc --callgrind``).
+        """
+        slot = self._slots.get(key)
+        if slot is None:
             return None
+        rec = slot.value
         age = self._clock() - rec.stored_at
-        if age >= rec.ttl:
+        if age >= rec.ttl or rec.error is not None:
             return None
+        self._slots.move_to_end(key)
         self.stats.hits += 1
-        return CacheResult(rec.value, "hit", age)
+        return rec.value, age
 
     async def _load(self, call: _Call, share: bool, rec: Record | None) -> CacheResult[Any]:
         if self._closed:

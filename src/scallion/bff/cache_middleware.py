@@ -66,9 +66,14 @@ _PER_REQUEST = frozenset(
 
 
 class CachedResponse:
-    """A stored response: status, the headers set downstream, and the body bytes."""
+    """A stored response: status, the headers set downstream, and the body bytes.
 
-    __slots__ = ("body", "headers", "status")
+    ``fields`` holds the same headers as a dict, so a hit copies them with one
+    ``dict.update``; ``multi`` says a value is a list, which each hit must copy (an outer
+    middleware may ``append`` to it, and the stored one is shared).
+    """
+
+    __slots__ = ("body", "fields", "headers", "multi", "status")
 
     def __init__(
         self, status: int, headers: list[tuple[str, str | list[str]]], body: bytes
@@ -76,6 +81,14 @@ class CachedResponse:
         self.status = status
         self.headers = headers
         self.body = body
+        self.fields = dict(headers)
+        self.multi = any(type(value) is list for _, value in headers)
+
+    def copy_fields(self) -> dict[str, str | list[str]]:
+        """``fields`` with every list value copied (what a response may change)."""
+        if not self.multi:
+            return self.fields
+        return {name: v[:] if type(v) is list else v for name, v in self.fields.items()}
 
     def __repr__(self) -> str:
         return f"CachedResponse({self.status}, {len(self.body)} bytes)"
@@ -168,7 +181,7 @@ class _Settings:
         if body is None:
             return None
         kept = [
-            (name, value)
+            (name, value[:] if type(value) is list else value)  # not the response's own list
             for name, value in headers.items()
             if name not in _PER_REQUEST and before.get(name) != value
         ]
@@ -183,42 +196,72 @@ class _Keyer:
     dict probe; the memo is bounded (cleared when full), so hostile URLs cannot grow it.
     """
 
-    __slots__ = ("memo", "private_ok", "vary", "watch")
+    __slots__ = ("key", "memo", "vary")
 
     _MEMO_SIZE = 4096
 
     def __init__(self, vary: tuple[str, ...], private_ok: bool) -> None:
         self.vary = tuple(name.encode("latin-1") for name in vary)
-        self.watch = frozenset((*self.vary, b"authorization"))
-        self.private_ok = private_ok
         self.memo: dict[tuple[str, bytes, bytes, bytes, tuple[bytes, ...]], str] = {}
+        self.key = self._key_function(private_ok)
 
     def __call__(self, scope: Mapping[str, Any], method: str) -> str | None:
         """The key, or ``None`` when the request must bypass the cache (Authorization)."""
-        host = b""
-        found: dict[bytes, bytes] | None = None
-        watch = self.watch
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host = value
-            elif name in watch:
-                if name == b"authorization" and not self.private_ok:
-                    return None
-                if found is None:
-                    found = {}
-                found[name] = found[name] + b", " + value if name in found else value
-        raw = scope.get("raw_path") or scope["path"].encode()
-        qs = scope.get("query_string", b"")
-        if method == "HEAD":
-            method = "GET"
-        values = tuple((found or {}).get(name, b"") for name in self.vary) if self.vary else ()
-        line = (method, host, raw, qs, values)
-        key = self.memo.get(line)
-        if key is None:
-            key = self._digest(method, host, raw, qs, values)
-            if len(self.memo) >= self._MEMO_SIZE:
-                self.memo.clear()
-            self.memo[line] = key
+        return self.key(scope, method)
+
+    def _key_function(self, private_ok: bool) -> Callable[[Mapping[str, Any], str], str | None]:
+        """``key(scope, method)``: what the middleware calls on every request.
+
+        Written for the hit path, with what it reads bound as default arguments (plain
+        locals, the cheapest reads CPython has): ~3.8k instructions per call with two
+        request headers, against ~4.4k for the same code reading closure cells and ~4.3k
+        as a method reading attributes (callgrind). The header loop alone is ~780 per
+        request header, so it does one set probe per header and nothing else for the
+        ones the key ignores.
+        """
+        vary = self.vary
+
+        def key(
+            scope: Mapping[str, Any],
+            method: str,
+            vary: tuple[bytes, ...] = vary,
+            absent: tuple[bytes, ...] = tuple(b"" for _ in vary),  # none of them sent
+            watch: frozenset[bytes] = frozenset((*vary, b"authorization", b"host")),
+            private_ok: bool = private_ok,
+            memo: dict[tuple[str, bytes, bytes, bytes, tuple[bytes, ...]], str] = self.memo,
+            digest: Callable[..., str] = self._digest,
+        ) -> str | None:
+            host = b""
+            found: dict[bytes, bytes] | None = None
+            for name, value in scope["headers"]:
+                if name in watch:
+                    if name == b"host":
+                        host = value
+                    elif name == b"authorization" and not private_ok:
+                        return None
+                    elif found is None:
+                        found = {name: value}
+                    else:
+                        found[name] = found[name] + b", " + value if name in found else value
+            if method == "HEAD":
+                method = "GET"
+            line = (
+                method,
+                host,
+                scope.get("raw_path") or scope["path"].encode(),
+                scope.get("query_string", b""),
+                # map, not a comprehension: one reading `found` would make it a cell
+                # variable, and every access to it in the loop dearer (~500 per call).
+                absent if found is None else tuple(map(found.get, vary, absent)),
+            )
+            got = memo.get(line)
+            if got is None:
+                got = digest(*line)
+                if len(memo) >= _Keyer._MEMO_SIZE:
+                    memo.clear()
+                memo[line] = got
+            return got
+
         return key
 
     def _digest(
@@ -235,8 +278,7 @@ class _Keyer:
 def _apply(res: Response, stored: CachedResponse, mark: str, age: float) -> None:
     """Write a stored response onto ``res`` (over headers set upstream of the cache)."""
     headers = res.headers
-    for name, value in stored.headers:
-        headers[name] = value
+    headers.update(stored.copy_fields())
     res.status = stored.status
     res.body = stored.body
     headers["x-cache"] = mark
@@ -272,11 +314,12 @@ def response_cache(
     allowed = frozenset(m.upper() for m in methods)
     settings = _Settings(frozenset(statuses), frozenset(vary_names))
     private_ok = "authorization" in vary_names
-    keyer = _Keyer(vary_names, private_ok)
+    keyer = _Keyer(vary_names, private_ok).key
+    fresh = cache.fresh
     hooked: list[bool] = []
 
     async def response_cache_middleware(ctx: Context, next: Next) -> None:
-        scope = ctx.request.scope
+        scope = ctx.scope
         method = scope["method"]
         if method not in allowed:
             await next()
@@ -290,11 +333,19 @@ def response_cache(
         if cache_key is None:
             await next()
             return
-        hit = cache.peek(cache_key)  # the hot path: a fresh L1 hit, no await
-        if hit is not None:
-            _apply(ctx.response, hit.value, "HIT", hit.age)
+        found = fresh(cache_key)  # the hot path: a fresh L1 hit, no await
+        if found is None:
+            await _slow_path(ctx, next, cache_key)
             return
-        await _slow_path(ctx, next, cache_key)
+        # _apply written out: the call costs ~0.7k instructions of a hit's ~100k.
+        stored, age = found
+        res = ctx.response
+        headers = res.headers
+        headers.update(stored.fields if not stored.multi else stored.copy_fields())
+        res.status = stored.status
+        res.body = stored.body
+        headers["x-cache"] = "HIT"
+        headers["age"] = str(int(age))
 
     async def _slow_path(ctx: Context, next: Next, cache_key: str) -> None:
         if owned and not hooked:  # close our own cache with the app

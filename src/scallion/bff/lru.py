@@ -65,6 +65,12 @@ class LRU(Generic[V]):
         self.evictions = 0
         """Entries pushed out by a bound (not counting expiry or deletion)."""
 
+    @property
+    def slots(self) -> OrderedDict[str, _Slot[V]]:
+        """The table itself, for a caller that must skip a method call per read (the cache's
+        hit path): read it, ``move_to_end`` on a hit, never write it any other way."""
+        return self._data
+
     def __len__(self) -> int:
         return len(self._data)
 
