@@ -432,6 +432,10 @@ class _LazyHeaders(Mapping[str, str]):
     def get(self, name: str, default: Any = None) -> Any:
         return self._headers().get(name, default)
 
+    def getall(self, name: str) -> list[str]:
+        """Every line of a repeated header (``HeaderMap.getall``): caching reads them all."""
+        return list(self._headers().getall(name))  # type: ignore[attr-defined]
+
     def __contains__(self, name: object) -> bool:
         return name in self._headers()
 
