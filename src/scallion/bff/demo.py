@@ -202,9 +202,12 @@ async def running_demo(
         started.append(server)
         yield Demo(server.url, gateway, services, controls, server)
     finally:
-        # The gateway first (its lifespan closes the upstream pools), then the services.
-        for running in reversed(started):
-            await running.stop()
+        # The gateway first (its lifespan closes the upstream pools), then the services,
+        # all three at once: each stop may take up to its 5 s grace, and Ctrl-C should not
+        # wait for them one after another.
+        if len(started) > len(apps):  # the gateway was started: it goes first
+            await started.pop().stop()
+        await asyncio.gather(*(running.stop() for running in started))
 
 
 async def tour(demo: Demo, out: Callable[[str], Any] = print) -> None:
