@@ -88,8 +88,8 @@ class App:
     def _build(self) -> Callable[..., Any]:
         if self._handler is None:
             chain = self.middleware
-            first_of = getattr(chain[0], "first_of", None) if chain else None
-            if first_of is not None:  # a router first: see Dispatch.first_of
+            first_of = getattr(chain[0], "_first_of", None) if chain else None
+            if first_of is not None:  # a router first: see Dispatch._first_of
                 self._handler = first_of(compose(chain[1:], checked=self.development))
             else:
                 self._handler = compose(chain, checked=self.development)

@@ -55,7 +55,6 @@ def _first(value: str) -> str:
     return value.split(",", 1)[0].strip()
 
 
-
 def raw_path_of(scope: Scope) -> str:
     """The still percent-encoded path of ``scope`` (the router matches on it)."""
     raw = scope.get("raw_path")
@@ -65,6 +64,7 @@ def raw_path_of(scope: Scope) -> str:
         path: str = raw.decode("latin-1")
         return path.split("?", 1)[0] if "?" in path else path
     return quote(scope["path"], safe="/:@!$&'()*+,;=-._~%")
+
 
 class Request:
     """``ctx.request``: method, path, headers, query and the body readers."""
