@@ -117,8 +117,16 @@ def launch(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # A signal the test process ignores would stay ignored in the child (SIG_IGN
+            # survives exec), and then Ctrl-C could never reach the server under test.
+            preexec_fn=_default_signals,
         )
     return Served(proc, port or 0, log, events)
+
+
+def _default_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 @contextlib.contextmanager
