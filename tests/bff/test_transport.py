@@ -14,6 +14,7 @@ from scallion.bff.transport import (
     AiohttpTransport,
     ASGITransport,
     ConnectFailed,
+    H1Transport,
     PoolTimeout,
     PyreqwestTransport,
     ResponseBroken,
@@ -26,8 +27,13 @@ from scallion.types import Receive, Scope, Send
 
 from ._loopback import LoopbackServer, free_port
 
-Factory = Callable[..., PyreqwestTransport | AiohttpTransport]
-KINDS: dict[str, Factory] = {"pyreqwest": PyreqwestTransport, "aiohttp": AiohttpTransport}
+AnyTransport = H1Transport | PyreqwestTransport | AiohttpTransport
+Factory = Callable[..., AnyTransport]
+KINDS: dict[str, Factory] = {
+    "h1": H1Transport,
+    "pyreqwest": PyreqwestTransport,
+    "aiohttp": AiohttpTransport,
+}
 
 
 @pytest.fixture
@@ -39,10 +45,10 @@ async def server() -> AsyncIterator[LoopbackServer]:
 
 @pytest.fixture(params=sorted(KINDS))
 async def make(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
-    made: list[PyreqwestTransport | AiohttpTransport] = []
+    made: list[AnyTransport] = []
     kind = KINDS[request.param]
 
-    def factory(**options: object) -> PyreqwestTransport | AiohttpTransport:
+    def factory(**options: object) -> AnyTransport:
         transport = kind(**options)
         made.append(transport)
         return transport
@@ -55,7 +61,7 @@ async def make(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
 async def test_default_transport_is_the_measured_winner() -> None:
     transport = default_transport()
     try:
-        assert isinstance(transport, PyreqwestTransport)
+        assert isinstance(transport, H1Transport)
         assert isinstance(transport, Transport)
     finally:
         await transport.aclose()

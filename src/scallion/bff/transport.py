@@ -1,14 +1,16 @@
-"""How an upstream call reaches the wire: one small interface, three implementations.
+"""How an upstream call reaches the wire: one small interface, four implementations.
 
 ``Transport.request(method, url, headers, body, timeout)`` sends one request and returns a
 ``TransportResponse`` with the whole body read, how long the call took (``elapsed``) and,
 apart from it, how long it waited for a pooled connection (``pool_wait``; aiohttp #10313).
 
-- ``PyreqwestTransport`` (the default): Rust's reqwest/hyper under a thin Python layer. It
-  won the client benchmark (``bench/clients``): about 2.5x aiohttp's throughput at 128
-  concurrent calls, a third of the CPU per call.
-- ``AiohttpTransport``: the best pure-Python-ecosystem client, for when a wheel for the
-  Rust client is not available. Swap with ``Upstream(..., transport=AiohttpTransport())``.
+- ``H1Transport`` (the default, in ``h1.py``): scallion's own HTTP/1.1 pool on the event
+  loop's sockets, parsed by llhttp (``httptools``). It won the client benchmark
+  (``bench/clients``): the least CPU per call and per fan-out of every candidate.
+- ``PyreqwestTransport``: Rust's reqwest/hyper under a thin Python layer; second in the
+  benchmark (each call crosses to the Rust runtime's thread and back). It speaks HTTP/2.
+- ``AiohttpTransport``: the pure-Python-ecosystem client most projects already have.
+  Swap either in with ``Upstream(..., transport=AiohttpTransport())``.
 - ``ASGITransport``: calls an ASGI app (a scallion ``App``) in-process: tests and
   in-process mock services, no sockets.
 
@@ -43,6 +45,7 @@ __all__ = [
     "ASGITransport",
     "AiohttpTransport",
     "ConnectFailed",
+    "H1Transport",
     "PoolTimeout",
     "PyreqwestTransport",
     "ResponseBroken",
@@ -662,9 +665,9 @@ class ASGITransport:
 
 
 def default_transport(**options: Any) -> Transport:
-    """The measured winner (pyreqwest), or aiohttp when pyreqwest is not installed."""
-    try:
-        import pyreqwest  # noqa: F401
-    except ImportError:
-        return AiohttpTransport(**options)
-    return PyreqwestTransport(**options)
+    """The measured winner: scallion's own ``H1Transport`` (``bench/clients``)."""
+    return H1Transport(**options)
+
+
+# Last, because h1.py builds on the types above (the import cycle is safe from here).
+from .h1 import H1Transport  # noqa: E402
