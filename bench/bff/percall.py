@@ -14,7 +14,8 @@ The cases add one layer at a time:
 
 - ``pyreqwest``: the floor, ``asyncio.gather`` over three bare pyreqwest calls
   (``client.request(...).build().send()``, ``await resp.bytes()``, ``orjson.loads``);
-- ``transport``: the same through ``PyreqwestTransport.request``;
+- ``transport``: the same calls through the default transport's ``request``
+  (``H1Transport``, scallion's own HTTP/1.1 pool);
 - ``upstream``: three ``Upstream.get_json`` calls (no request context);
 - ``gather``: ``scallion.bff.gather`` over the three ``Upstream.get_json`` calls;
 - ``app-bare``: a scallion ``App`` + ``Router`` route doing ``asyncio.gather`` over the
@@ -67,9 +68,9 @@ def _transports(instant: bool) -> list[Any]:
         from bench.bff.inproc import Instant
 
         return [Instant() for _ in SERVICES]
-    from scallion.bff.transport import PyreqwestTransport
+    from scallion.bff.transport import default_transport
 
-    return [PyreqwestTransport(max_connections=256) for _ in SERVICES]
+    return [default_transport(max_connections=256) for _ in SERVICES]
 
 
 def _upstreams(instant: bool) -> list[Any]:

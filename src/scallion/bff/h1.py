@@ -135,8 +135,8 @@ class _Connection(asyncio.Protocol):
 
     The parser calls back the ``on_*`` methods; the answer's status, header lines and
     body chunks collect here until ``on_message_complete`` resolves ``waiter`` with them.
-    The result is taken at that moment: bytes the upstream sends after it (a second
-    answer nobody asked for) start fresh lists and mark the connection unfit for reuse.
+    The result is taken at that moment and the lists start afresh: a second answer
+    nobody asked for cannot touch it, and marks the connection unfit for reuse.
     """
 
     __slots__ = (
@@ -177,12 +177,9 @@ class _Connection(asyncio.Protocol):
         self.waiter = waiter
         self.head_only = head_only
         self.received = False
-        self.on_message_begin()
+        self._clear()
 
-    def on_message_begin(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and waiter.done():
-            self.reusable = False  # a second answer to one request: out of step
+    def _clear(self) -> None:
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
         self.status = 0
@@ -240,6 +237,9 @@ class _Connection(asyncio.Protocol):
             self._fail(ResponseBroken(f"response headers exceed {self._max_head} bytes"))
 
     def on_headers_complete(self) -> None:
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            self.reusable = False  # a second answer to one request: out of step
         status = self.parser.get_status_code()
         self.status = status
         if status == 101:
@@ -269,6 +269,7 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if self.status < 200:  # 100 Continue, 103 Early Hints: wait for the real answer
+            self._clear()
             return
         waiter = self.waiter
         if waiter is None or waiter.done():  # the end of an answer nobody asked for
@@ -285,6 +286,8 @@ class _Connection(asyncio.Protocol):
             chunks = self.chunks
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             waiter.set_result((self.status, self.headers, body))
+            self.headers = []
+            self.chunks = []
 
     def _fail(self, err: BaseException) -> None:
         waiter = self.waiter
@@ -385,7 +388,7 @@ class H1Transport:
                     raise PoolTimeout("timed out waiting for a pooled connection")
                 deadline = loop.time() + left
             origin, data = self._prepare(method, url, headers, body)
-            conn = self._checkout(origin)
+            conn = self._checkout(origin, loop.time())
             retried = False
             while True:
                 if conn is None:
@@ -424,7 +427,7 @@ class H1Transport:
             conn.waiter = None
             if conn.reusable and not self._closed:
                 conn.in_idle = True
-                conn.idle_since = time.monotonic()
+                conn.idle_since = loop.time()
                 origin.idle.append(conn)
             else:
                 conn.abort()
@@ -435,7 +438,7 @@ class H1Transport:
             else:
                 limiter.free += 1
 
-    def _checkout(self, origin: _Origin) -> _Connection | None:
+    def _checkout(self, origin: _Origin, now: float) -> _Connection | None:
         """The most recently used idle connection that is still open and not too old."""
         idle = origin.idle
         while idle:
@@ -443,7 +446,7 @@ class H1Transport:
             conn.in_idle = False
             if conn.closed:
                 continue
-            if time.monotonic() - conn.idle_since > self._idle:
+            if now - conn.idle_since > self._idle:
                 conn.abort()
                 continue
             return conn
