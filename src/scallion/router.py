@@ -126,9 +126,7 @@ class Dispatch:
     def __call__(self, ctx: Context, next: Callable[[], Any] | None = None) -> Awaitable[Any]:
         return self.router._dispatch(None, ctx, _nothing if next is None else next)
 
-    def _first_of(
-        self, rest: Callable[..., Awaitable[Any]]
-    ) -> Callable[[Context], Awaitable[Any]]:
+    def _first_of(self, rest: Callable[..., Awaitable[Any]]) -> Callable[[Context], Awaitable[Any]]:
         """The app's whole chain when this dispatch is its first layer and ``rest`` the others.
 
         Skips compose's runner for the dispatch: it calls what follows at most once, so the

@@ -21,6 +21,12 @@ response stale; so do an invalid ``Expires`` (``0``, ``-1``, garbage) and an unr
 ``Age``; an unreadable stale window is no window; values above 2³¹ count as 2³¹; a
 ``Cache-Control`` longer than 4 KiB keeps the response out of the cache.
 
+Validators (RFC 9110 §8.8, §13) are checked the same way: ``valid_etag`` keeps an
+``ETag`` only when it is a well-formed entity-tag of at most 512 characters (so nothing
+with CR, LF, spaces or control characters is ever sent back in ``If-None-Match``), and
+``valid_last_modified`` keeps a ``Last-Modified`` only when it is an HTTP-date.
+``etag_list_matches`` is ``If-None-Match``'s weak comparison against a list.
+
 ``cache_key`` turns method + URL + the declared vary headers into a short stable key: the
 URL is normalised (scheme and host lowercased, default port and fragment dropped, query
 parameters sorted by name with the order of repeated names kept), then hashed.
@@ -42,12 +48,15 @@ __all__ = [
     "CacheDirectives",
     "Timing",
     "cache_key",
+    "etag_list_matches",
     "freshness",
     "header_line",
     "normalize_url",
     "parse_age",
     "parse_cache_control",
     "parse_http_date",
+    "valid_etag",
+    "valid_last_modified",
 ]
 
 _MAX_DELTA = 2**31  # RFC 9111 §1.2.2: larger delta-seconds count as this
@@ -299,6 +308,59 @@ def freshness(
         if cc.stale_if_error is not None:
             sie = float(cc.stale_if_error)
     return Timing(fresh, swr, sie)
+
+
+_MAX_ETAG = 512
+# entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; etagc = %x21 / %x23-7E / obs-text
+_ETAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
+_ETAG_ITEM = re.compile(r'\s*((?:W/)?"[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
+
+
+def valid_etag(value: str | None) -> str | None:
+    """``value`` if it is one well-formed entity-tag (surrounding spaces dropped), else None."""
+    if not value or len(value) > _MAX_ETAG + 8:
+        return None
+    tag = value.strip(" \t")
+    if len(tag) > _MAX_ETAG or not _ETAG.fullmatch(tag):
+        return None
+    return tag
+
+
+def valid_last_modified(value: str | None) -> str | None:
+    """``value`` (trimmed) if it is an HTTP-date, else ``None``: only dates are sent back."""
+    if not value or parse_http_date(value) is None:
+        return None
+    return value.strip()
+
+
+def _opaque(tag: str) -> str:
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def etag_list_matches(header: str, etag: str) -> bool:
+    """``If-None-Match: header`` matches ``etag`` (weak comparison, RFC 9110 §13.1.2).
+
+    ``*`` matches any current representation. A list is read item by item, quoted tags
+    only (commas may sit inside the quotes); a malformed list matches nothing, so the
+    full response is sent: the safe answer.
+    """
+    header = header.strip()
+    if header == "*":
+        return True
+    if len(header) > 8 * _MAX_ETAG:
+        return False
+    wanted = _opaque(etag)
+    pos, end = 0, len(header)
+    while pos < end:
+        found = _ETAG_ITEM.match(header, pos)
+        if found is None or found.end() == pos:
+            return False
+        if _opaque(found.group(1)) == wanted:
+            return True
+        pos = found.end()
+        while pos < end and header[pos] in " \t,":  # empty list elements are allowed
+            pos += 1
+    return False
 
 
 def _query_name(part: str) -> str:
