@@ -602,15 +602,16 @@ class Cache:
     async def _run_fetch(self, call: _Call, sent: Record | None) -> Any:
         """``call.fetch()`` with ``stored_validators()`` set for it; checks a ``NotModified``."""
         if not call.conditional and _VALIDATORS.get() is None:
-            return await call.fetch()
-        # Set for conditional calls, and cleared for others that run inside one's fetch.
-        token = _VALIDATORS.set(sent.meta if sent is not None else None)
-        if sent is not None:
-            self.stats.revalidations += 1
-        try:
             got = await call.fetch()
-        finally:
-            _VALIDATORS.reset(token)
+        else:
+            # Set for conditional calls, and cleared for others that run inside one's fetch.
+            token = _VALIDATORS.set(sent.meta if sent is not None else None)
+            if sent is not None:
+                self.stats.revalidations += 1
+            try:
+                got = await call.fetch()
+            finally:
+                _VALIDATORS.reset(token)
         if isinstance(got, NotModified):
             if sent is None or sent.meta is None:
                 raise NotModifiedError(
