@@ -270,7 +270,9 @@ async def test_failed_dependency_marks_the_chain_missing() -> None:
 
 async def test_required_step_whose_dependency_failed_raises() -> None:
     with pytest.raises(DependencyFailed):
-        await gather(user=boom(), steps=[Step("orders", needs=["user"], call=value, required=True)])
+        await gather(
+            user=boom(), steps=[Step("orders", needs=["user"], call=value, required=True)]
+        )
 
 
 # -- fan-out ----------------------------------------------------------------------------------

@@ -676,3 +676,4 @@ async def test_get_json_raises_on_a_4xx_instead_of_returning_the_error_body() ->
         await users.get_json("/users/9")
     assert info.value.upstream_status == 404
     await users.aclose()
+

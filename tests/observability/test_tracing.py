@@ -256,6 +256,7 @@ class TestPropagation:
         assert received == [f"00-{TRACE_ID}-{span.context.span_id:016x}-01"]
         await users.aclose()
 
+
     async def test_upstream_calls_carry_the_server_span_without_extra_headers(
         self, provider: TracerProvider, exporter: InMemorySpanExporter
     ) -> None:
