@@ -425,3 +425,51 @@ async def test_records_without_validators_stay_version_1(
         for key in ("plain", "tagged", "unasked")
     ]
     assert versions == [1, 2, 1]
+
+
+@pytest.mark.parametrize("cache_control", ["no-cache", "max-age=0", "no-cache, max-age=600"])
+async def test_always_revalidate_responses_are_kept_and_revalidated_each_time(
+    raw: LoopbackServer, clock: FakeClock, cache_control: str
+) -> None:
+    """``no-cache`` (or ``max-age=0``) with an ETag: stored, but every use needs a 304."""
+    raw.etag = '"v1"'
+    raw.response_headers["/versioned"] = [("cache-control", cache_control)]
+    cache = Cache(clock=clock, wall_clock=clock)
+    async with AsyncTestClient(cached_app(raw, cache, ttl=30)) as client:
+        await client.get("/c")
+        raw.version = 2
+        for _ in range(3):
+            r = await client.get("/c")
+            assert r.json() == {"version": 1} and r.headers["x-cache"] == "miss"
+            assert sent(raw)["if-none-match"] == '"v1"'
+    assert raw.hits["/versioned"] == 4 and cache.stats.not_modified == 3
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "etag"),
+    [("no-cache", None), ("no-cache, private", '"v1"'), ("no-store, no-cache", '"v1"')],
+)
+async def test_no_cache_without_a_validator_or_with_no_store_is_not_kept(
+    raw: LoopbackServer, clock: FakeClock, cache_control: str, etag: str | None
+) -> None:
+    raw.etag = etag
+    raw.response_headers["/versioned"] = [("cache-control", cache_control)]
+    cache = Cache(clock=clock, wall_clock=clock)
+    async with AsyncTestClient(cached_app(raw, cache, ttl=30)) as client:
+        await client.get("/c")
+        raw.version = 2
+        assert (await client.get("/c")).json() == {"version": 2}
+    assert "if-none-match" not in sent(raw) and cache.stats.revalidations == 0
+
+
+def test_policy_helpers() -> None:
+    from scallion.bff.cache_policy import etag_list_matches, freshness, valid_etag
+
+    assert freshness("no-cache", now=0, ttl=30) is None
+    assert freshness("no-cache", now=0, ttl=30, revalidatable=True) == (0.0, 0.0, 0.0)
+    assert freshness("no-cache, private", now=0, ttl=30, revalidatable=True) is None
+    assert freshness("no-store", now=0, ttl=30, revalidatable=True) is None
+    assert etag_list_matches('"a", W/"b,c" , "d"', '"b,c"')  # commas inside a tag
+    assert not etag_list_matches('"a" "b"', '"b"')  # not a list: matches nothing
+    assert not etag_list_matches("", '"a"')
+    assert valid_etag('W/""') == 'W/""' and valid_etag('w/"a"') is None

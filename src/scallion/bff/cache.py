@@ -661,6 +661,7 @@ class Cache:
         fresh = self.default_ttl if ttl is None else ttl
         swr = self.stale_ttl if swr is None else swr
         sie = self.stale_ttl if sie is None else sie
+        validate_only = False  # no-cache: kept, but never served without a 304
         if entry is not None:
             if not entry.store:
                 return None
@@ -674,10 +675,13 @@ class Cache:
                     ttl=fresh,
                     stale_while_revalidate=swr,
                     stale_if_error=sie,
+                    revalidatable=hold > 0,
                 )
                 if timing is None:
                     return None
                 fresh, swr, sie = timing
+                cc = entry.cache_control
+                validate_only = cc is not None and parse_cache_control(cc).no_store
             if entry.ttl is not None:
                 fresh = entry.ttl
             if entry.stale_while_revalidate is not None:
@@ -686,6 +690,8 @@ class Cache:
                 sie = entry.stale_if_error
             if entry.status is not None and entry.status in self.negative_statuses:
                 fresh, swr, sie = min(fresh, self.negative_ttl), 0.0, 0.0
+            if validate_only:  # what the call or the entry says cannot stretch no-cache
+                fresh, swr, sie = 0.0, 0.0, 0.0
         fresh = min(fresh, self.max_ttl)
         swr = min(swr, self.max_ttl)
         sie = min(sie, self.max_ttl)

@@ -4,7 +4,9 @@ Freshness is read the way a *shared* cache must read a response (RFC 9111 §4.2,
 in ``freshness``:
 
 - ``Cache-Control: no-store``, ``private`` and ``no-cache`` keep a response out of the cache
-  (a BFF is shared by every client and does not revalidate);
+  (a BFF is shared by every client), except that ``no-cache`` on a response the caller can
+  revalidate (``revalidatable=True``: it has a validator and the fetch is conditional)
+  stores it stale: it then answers only after a ``304``;
 - the freshness lifetime is ``s-maxage``, else ``max-age``, else ``Expires`` minus ``Date``
   (minus now when there is no valid ``Date``), else the caller's TTL;
 - the response's ``Age`` is subtracted from that lifetime: what is left is how long it
@@ -80,10 +82,13 @@ class CacheDirectives(NamedTuple):
     """``private`` or ``no-store``: meant for one client only, never handed to another."""
     s_maxage: bool = False
     """``max_age`` came from ``s-maxage``, which closes a shared cache's default windows."""
+    no_cache: bool = False
+    """``no-cache`` (qualified or not): never reused without a successful revalidation."""
 
 
 _NOTHING = CacheDirectives()
 _REFUSED = CacheDirectives(no_store=True, private=True)
+_ALWAYS_STALE = (0.0, 0.0, 0.0)
 
 # One list member: quoted strings (commas inside them included, an unterminated one runs to
 # the end) or any other characters but a comma. The alternatives start with different
@@ -121,7 +126,7 @@ def parse_cache_control(header: str) -> CacheDirectives:
 
 @lru_cache(maxsize=1024)
 def _parse_cache_control(header: str) -> CacheDirectives:
-    no_store = must_revalidate = private = False
+    no_store = must_revalidate = private = no_cache = False
     deltas: dict[str, int] = {}
     for item in _ITEM.findall(header):
         name, eq, raw = item.partition("=")
@@ -129,7 +134,7 @@ def _parse_cache_control(header: str) -> CacheDirectives:
         if name in ("no-store", "private"):  # private="field" counts as private: safe side
             no_store = private = True
         elif name == "no-cache":
-            no_store = True
+            no_store = no_cache = True
         elif name in ("must-revalidate", "proxy-revalidate"):
             must_revalidate = True
         elif name in _DELTAS:
@@ -149,6 +154,7 @@ def _parse_cache_control(header: str) -> CacheDirectives:
         must_revalidate=must_revalidate,
         private=private,
         s_maxage=s_maxage,
+        no_cache=no_cache,
     )
 
 
@@ -267,6 +273,7 @@ def freshness(
     ttl: float,
     stale_while_revalidate: float = 0.0,
     stale_if_error: float = 0.0,
+    revalidatable: bool = False,
 ) -> Timing | None:
     """How long a shared cache may keep a response, from its headers; ``None``: never.
 
@@ -275,12 +282,16 @@ def freshness(
         now: the wall clock, epoch seconds (``Expires`` without ``Date`` counts from it).
         ttl: the lifetime when the headers give none (``Age`` still counts against it).
         stale_while_revalidate, stale_if_error: the windows when the headers give none.
+        revalidatable: the response has a validator the caller will send back: a
+            ``no-cache`` one (neither ``private`` nor ``no-store``) is then kept, stale.
 
     ``None`` only for ``no-store``, ``private`` and ``no-cache``; a response with nothing
     left to keep comes back with ``Timing.keep <= 0``.
     """
     cc = parse_cache_control(cache_control) if cache_control else _NOTHING
     if cc.no_store:
+        if revalidatable and cc.no_cache and not cc.private:
+            return Timing(*_ALWAYS_STALE)
         return None
     lifetime: float
     if cc.max_age is not None:  # RFC 9111 §5.3: max-age (or s-maxage) wins over Expires
