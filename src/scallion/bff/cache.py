@@ -310,6 +310,22 @@ class Cache:
     async def get_or_fetch(
         self,
         key: str,
+        fetch: Callable[[], Awaitable[CacheEntry[T] | NotModified]],
+        *,
+        ttl: float | None = None,
+        stale_while_revalidate: float | None = None,
+        stale_if_error: float | None = None,
+        codec: Codec[Any] | None = None,
+        share_uncacheable: bool = True,
+        cache_errors: bool = True,
+        revalidate: Literal["background", "inline"] = "background",
+        conditional: bool = False,
+    ) -> CacheResult[T]: ...
+
+    @overload
+    async def get_or_fetch(
+        self,
+        key: str,
         fetch: Callable[[], Awaitable[T]],
         *,
         ttl: float | None = None,
