@@ -14,6 +14,12 @@ A raw asyncio server (no framework in the way, so each fault is exactly what it 
     GET /chunked-cut        chunked, sends one chunk, closes without the last chunk
     GET /close              closes the connection without answering
     GET /flaky?fail=N       the first N requests to this server answer 503, then 200
+    GET /versioned          200 {"version": server.version} with ``server.etag`` and
+                            ``server.last_modified`` as ETag / Last-Modified (when set);
+                            304 (no body, ``server.not_modified_headers``) when
+                            If-None-Match equals the ETag or, without it, when
+                            If-Modified-Since equals the Last-Modified; every request
+                            answers 304 while ``server.always_304`` is set
 
 ``server.fail_status = 500`` makes every request answer that status;
 ``server.response_headers["/ok"] = [("expires", "0")]`` adds headers to a path's answers
@@ -69,6 +75,11 @@ class LoopbackServer:
         self.fail_status = 0  # when set, every request answers this status
         self.response_headers: dict[str, list[tuple[str, str]]] = {}
         self.requests: list[dict[str, object]] = []
+        self.version = 1
+        self.etag: str | None = None
+        self.last_modified: str | None = None
+        self.not_modified_headers: list[tuple[str, str]] = []
+        self.always_304 = False
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
@@ -189,6 +200,8 @@ class LoopbackServer:
             return False
         elif path == "/close":
             return False
+        elif path == "/versioned":
+            send(self._versioned(headers))
         elif path == "/flaky":
             if self.flaky_failures < int(query.get("fail", "0")):
                 self.flaky_failures += 1
@@ -199,3 +212,25 @@ class LoopbackServer:
             send(_response(404, b'{"error": "not found"}'))
         await writer.drain()
         return headers.get("connection", "").lower() != "close"
+
+    def _versioned(self, headers: dict[str, str]) -> bytes:
+        """``/versioned``: a 200 with the validators, or a bare 304 when they match."""
+        none_match = headers.get("if-none-match")
+        since = headers.get("if-modified-since")
+        if self.always_304 or (
+            (none_match is not None and none_match == self.etag)
+            or (none_match is None and since is not None and since == self.last_modified)
+        ):
+            extra = "".join(f"{n}: {v}\r\n" for n, v in self.not_modified_headers)
+            return f"HTTP/1.1 304 Not Modified\r\n{extra}\r\n".encode("latin-1")
+        validators = ""
+        if self.etag is not None:
+            validators += f"etag: {self.etag}\r\n"
+        if self.last_modified is not None:
+            validators += f"last-modified: {self.last_modified}\r\n"
+        body = json.dumps({"version": self.version}).encode()
+        head = (
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            f"{validators}content-length: {len(body)}\r\n\r\n"
+        )
+        return head.encode("latin-1") + body

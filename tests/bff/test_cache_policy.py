@@ -39,8 +39,11 @@ STALE = CacheDirectives(max_age=0)
         ("no-store", CacheDirectives(no_store=True, private=True)),
         ("private, max-age=60", CacheDirectives(no_store=True, max_age=60, private=True)),
         ('private="set-cookie"', CacheDirectives(no_store=True, private=True)),
-        ("no-cache", CacheDirectives(no_store=True)),
-        ('no-cache="set-cookie", max-age=60', CacheDirectives(no_store=True, max_age=60)),
+        ("no-cache", CacheDirectives(no_store=True, no_cache=True)),
+        (
+            'no-cache="set-cookie", max-age=60',
+            CacheDirectives(no_store=True, max_age=60, no_cache=True),
+        ),
         ("NO-STORE", CacheDirectives(no_store=True, private=True)),
         (
             "max-age=1, stale-while-revalidate=30, stale-if-error=600",

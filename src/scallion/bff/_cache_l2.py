@@ -4,6 +4,11 @@ A record is a 34-byte header, then the codec's payload::
 
     version (B) | flags (B) | stored_at (d, epoch s) | ttl (d) | swr (d) | sie (d) | payload
 
+Version 2 (a record kept for conditional refreshes) puts its validators between the two:
+``length (H) | JSON [etag, last_modified, cache_control, expires, hold]``. Records without
+validators are still written as version 1, so processes that predate version 2 read them;
+such a process sees a version 2 record as unreadable, which is a miss, never a failure.
+
 ``stored_at`` is wall-clock time because other processes (other machines) read it; it is
 turned into the reader's own monotonic clock on the way in. A cached failure (flag 1)
 carries only its status and, when it may be shown, its message: never a pickled object.
@@ -26,7 +31,8 @@ import orjson
 
 from ..errors import HttpError, error_status
 from ..stores.base import Store, StoreUnavailable
-from .cache_types import CachedError, CacheStats, Codec
+from .cache_policy import valid_etag, valid_last_modified
+from .cache_types import CachedError, CacheStats, Codec, Validators
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -39,7 +45,9 @@ log = logging.getLogger("scallion.bff.cache")
 T = TypeVar("T")
 
 _HEADER = struct.Struct("<BBdddd")
+_META = struct.Struct("<H")
 _VERSION = 1
+_VERSION_META = 2
 _ERROR = 1  # flag: the record is a cached failure
 _OUTAGE = (StoreUnavailable, OSError, TimeoutError)
 _MAX_BACKOFF = 30.0
@@ -49,9 +57,14 @@ FAILED: Any = object()
 
 
 class Record:
-    """One cached value (or failure) with its timing; ``stored_at`` is on the cache clock."""
+    """One cached value (or failure) with its timing; ``stored_at`` is on the cache clock.
 
-    __slots__ = ("error", "sie", "size", "stored_at", "swr", "ttl", "value")
+    ``meta`` holds the validators of a value a conditional fetch may refresh, and ``hold``
+    the seconds such a record is kept past its stale windows for that alone: in that time
+    it is never served without a ``304`` first.
+    """
+
+    __slots__ = ("error", "hold", "meta", "sie", "size", "stored_at", "swr", "ttl", "value")
 
     def __init__(
         self,
@@ -61,8 +74,12 @@ class Record:
         swr: float,
         sie: float,
         error: BaseException | None = None,
+        meta: Validators | None = None,
+        hold: float = 0.0,
     ) -> None:
         self.value = value
+        self.meta = meta
+        self.hold = hold
         self.stored_at = stored_at
         self.ttl = ttl
         self.swr = swr
@@ -72,8 +89,9 @@ class Record:
 
     @property
     def keep(self) -> float:
-        """Seconds from ``stored_at`` during which the record may still answer."""
-        return self.ttl + max(self.swr, self.sie)
+        """Seconds from ``stored_at`` during which the record may answer or be revalidated."""
+        keep = self.ttl + max(self.swr, self.sie)
+        return max(keep, 0.0) + self.hold if self.hold else keep
 
 
 def error_payload(exc: BaseException) -> bytes:
@@ -196,7 +214,12 @@ class L2:
         if remaining <= 0.001:
             return
         flags = _ERROR if rec.error is not None else 0
-        header = _HEADER.pack(_VERSION, flags, self._wall() - age, rec.ttl, rec.swr, rec.sie)
+        meta = rec.meta
+        version = _VERSION if meta is None else _VERSION_META
+        header = _HEADER.pack(version, flags, self._wall() - age, rec.ttl, rec.swr, rec.sie)
+        if meta is not None:
+            extra = orjson.dumps([*meta, rec.hold])
+            header += _META.pack(len(extra)) + extra
         await self.call(self.store.set(self.data_key(key), header + payload, remaining))
 
     async def delete(self, key: str) -> None:
@@ -218,9 +241,23 @@ class L2:
 
     def _decode(self, data: bytes, codec: Codec[Any]) -> Record:
         version, flags, stored_at, ttl, swr, sie = _HEADER.unpack_from(data)
-        if version != _VERSION:
+        start = _HEADER.size
+        meta: Validators | None = None
+        hold = 0.0
+        if version == _VERSION_META:
+            (size,) = _META.unpack_from(data, start)
+            etag, modified, cc, expires, hold = orjson.loads(data[start + 2 : start + 2 + size])
+            meta = Validators(
+                valid_etag(_text(etag)),
+                valid_last_modified(_text(modified)),
+                _text(cc),
+                _text(expires),
+            )
+            hold = float(hold)
+            start += 2 + size
+        elif version != _VERSION:
             raise ValueError(f"cache record version {version}")
-        body = data[_HEADER.size :]
+        body = data[start:]
         age = max(0.0, self._wall() - stored_at)
         stored_here = self._clock() - age
         if flags & _ERROR:
@@ -228,7 +265,7 @@ class L2:
             err = CachedError(int(info["status"]), info.get("message"))
             rec = Record(None, stored_here, ttl, swr, sie, err)
         else:
-            rec = Record(codec.loads(body), stored_here, ttl, swr, sie)
+            rec = Record(codec.loads(body), stored_here, ttl, swr, sie, None, meta, hold)
         rec.size = len(data) + 100
         return rec
 
@@ -236,3 +273,12 @@ class L2:
         """Close the store if the cache built it from a URL."""
         if self._owns:
             await self.store.close()
+
+
+def _text(value: object) -> str | None:
+    """A validator read from L2: a string or nothing (a foreign record gives no others)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("cache record validator is not a string")
+    return value

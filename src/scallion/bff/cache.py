@@ -26,6 +26,16 @@ stale value is served and one background refresh runs; within stale-if-error a f
 fetch answers with the stale value (``status == "stale"``, ``error`` set). Failures are
 cached for ``negative_ttl`` seconds (off by default), as are ``negative_statuses``.
 
+Conditional refreshes (``get_or_fetch(..., conditional=True)``, what ``cached_json``
+asks for): a value stored with an ``ETag`` or ``Last-Modified`` keeps them, and is kept
+``revalidate_ttl`` seconds past its stale windows. When it has to be fetched again (stale,
+inline or in the background) the fetch finds the validators in ``stored_validators()``,
+sends ``If-None-Match``/``If-Modified-Since``, and returns ``NotModified(headers=...)`` for
+a ``304``: the stored value is served again, unparsed, with a new lifetime from the 304's
+headers (the stored ``Cache-Control``/``Expires`` where it has none), and counted in
+``stats.revalidations``/``stats.not_modified``. A ``NotModified`` with no validators
+offered, or naming another ``ETag``, is the fetch's failure (``NotModifiedError``, 502).
+
 Values in L1 are shared by every reader: treat them as immutable.
 """
 
@@ -42,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ..stores.base import Store
 from ._cache_l2 import L2, Record, error_payload, make_store
-from .cache_policy import cache_key, freshness, parse_cache_control
+from .cache_policy import cache_key, etag_list_matches, freshness, parse_cache_control
 from .cache_types import (
     CachedError,
     CacheEntry,
@@ -50,7 +60,10 @@ from .cache_types import (
     CacheStats,
     Codec,
     JsonCodec,
+    NotModified,
+    NotModifiedError,
     Status,
+    Validators,
 )
 from .coalesce import Coalescer
 from .lru import LRU
@@ -67,7 +80,11 @@ __all__ = [
     "CachedError",
     "Codec",
     "JsonCodec",
+    "NotModified",
+    "NotModifiedError",
+    "Validators",
     "in_background_refresh",
+    "stored_validators",
 ]
 
 log = logging.getLogger("scallion.bff.cache")
@@ -78,6 +95,9 @@ _JSON = JsonCodec()
 _PASS: Any = object()  # L1 marker: this key just answered uncacheable
 _PASS_TTL = 5.0
 _REFRESHING: ContextVar[bool] = ContextVar("scallion_cache_refreshing", default=False)
+_VALIDATORS: ContextVar[Validators | None] = ContextVar("scallion_cache_validators", default=None)
+_SAME: Any = object()  # _fetch_and_store: revalidate the fallback record
+_MAX_EXPIRES = 64  # a longer Expires is no HTTP-date: kept as "0" (already expired)
 
 
 def in_background_refresh() -> bool:
@@ -87,6 +107,16 @@ def in_background_refresh() -> bool:
     can leave that request's deadline out of its call (``cached_json`` does).
     """
     return _REFRESHING.get()
+
+
+def stored_validators() -> Validators | None:
+    """Inside a fetch of a ``conditional=True`` call: the stored entry's validators.
+
+    ``None`` when there is no stored entry with an ``ETag`` or ``Last-Modified`` to
+    refresh; then the fetch must make an unconditional request (and may not answer
+    ``NotModified``).
+    """
+    return _VALIDATORS.get()
 
 
 class _Outcome:
@@ -114,7 +144,17 @@ class _Outcome:
 class _Call:
     """One ``get_or_fetch`` that missed: what to fetch and how to store it."""
 
-    __slots__ = ("cache_errors", "codec", "fetch", "inline", "key", "sie", "swr", "ttl")
+    __slots__ = (
+        "cache_errors",
+        "codec",
+        "conditional",
+        "fetch",
+        "inline",
+        "key",
+        "sie",
+        "swr",
+        "ttl",
+    )
 
     def __init__(
         self,
@@ -126,8 +166,10 @@ class _Call:
         inline: bool,
         swr: float | None = None,
         sie: float | None = None,
+        conditional: bool = False,
     ) -> None:
         self.key = key
+        self.conditional = conditional  # the fetch can send validators, answer NotModified
         self.fetch = fetch
         self.ttl = ttl
         self.swr = swr  # this call's default stale windows (None: the cache's stale_ttl)
@@ -165,6 +207,9 @@ class Cache:
         lock_wait: how long a process waits for another's fetch before fetching itself.
         l2_timeout: bound on every L2 operation in seconds.
         l2_retry_after: first backoff after an L2 failure (doubles up to 30 s).
+        revalidate_ttl: seconds a value with an ``ETag``/``Last-Modified`` from a
+            ``conditional=True`` call is kept past its stale windows, to be refreshed by
+            a conditional request (never served without its ``304``); 0 turns it off.
 
     Lock waits and L2 backoffs are real time (``time.monotonic``), not ``clock``.
     """
@@ -188,12 +233,14 @@ class Cache:
         lock_wait: float | None = None,
         l2_timeout: float = 0.5,
         l2_retry_after: float = 1.0,
+        revalidate_ttl: float = 60.0,
     ) -> None:
         for name, value in (
             ("default_ttl", default_ttl),
             ("stale_ttl", stale_ttl),
             ("negative_ttl", negative_ttl),
             ("max_ttl", max_ttl),
+            ("revalidate_ttl", revalidate_ttl),
         ):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
@@ -207,6 +254,7 @@ class Cache:
         self.negative_ttl = float(negative_ttl)
         self.negative_statuses = frozenset(negative_statuses)
         self.max_ttl = float(max_ttl)
+        self.revalidate_ttl = float(revalidate_ttl)
         self.namespace = namespace
         self.codec = codec
         self.lock_ttl = lock_ttl
@@ -255,6 +303,23 @@ class Cache:
         share_uncacheable: bool = True,
         cache_errors: bool = True,
         revalidate: Literal["background", "inline"] = "background",
+        conditional: bool = False,
+    ) -> CacheResult[T]: ...
+
+    @overload
+    async def get_or_fetch(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[CacheEntry[T] | NotModified]],
+        *,
+        ttl: float | None = None,
+        stale_while_revalidate: float | None = None,
+        stale_if_error: float | None = None,
+        codec: Codec[Any] | None = None,
+        share_uncacheable: bool = True,
+        cache_errors: bool = True,
+        revalidate: Literal["background", "inline"] = "background",
+        conditional: bool = False,
     ) -> CacheResult[T]: ...
 
     @overload
@@ -270,6 +335,7 @@ class Cache:
         share_uncacheable: bool = True,
         cache_errors: bool = True,
         revalidate: Literal["background", "inline"] = "background",
+        conditional: bool = False,
     ) -> CacheResult[T]: ...
 
     async def get_or_fetch(
@@ -284,6 +350,7 @@ class Cache:
         share_uncacheable: bool = True,
         cache_errors: bool = True,
         revalidate: Literal["background", "inline"] = "background",
+        conditional: bool = False,
     ) -> CacheResult[Any]:
         """The value for ``key``: cached, or from ``fetch()`` (once for all concurrent callers).
 
@@ -303,6 +370,9 @@ class Cache:
                 ``"inline"``: the first caller to see it stale fetches in the foreground
                 while everyone else is served the stale value (what a response cache
                 needs, since its fetch is the rest of one request's middleware chain).
+            conditional: ``fetch`` makes conditional requests: it reads
+                ``stored_validators()`` and may return ``NotModified`` (see the module
+                docstring). Values it stores keep their validators.
 
         Raises what ``fetch`` raised (or a cached failure) unless a stale value may answer.
         """
@@ -329,6 +399,7 @@ class Cache:
                             False,
                             stale_while_revalidate,
                             stale_if_error,
+                            conditional,
                         )
                         self._revalidate(call)
                     return CacheResult(rec.value, "stale", age)
@@ -341,6 +412,7 @@ class Cache:
             revalidate == "inline",
             stale_while_revalidate,
             stale_if_error,
+            conditional,
         )
         return await self._load(call, share_uncacheable, rec)
 
@@ -480,11 +552,16 @@ class Cache:
                     return outcome
         return await self._fetch_and_store(call, fallback)
 
-    async def _fetch_and_store(self, call: _Call, fallback: Record | None) -> _Outcome:
+    async def _fetch_and_store(
+        self, call: _Call, fallback: Record | None, base: Record | None = _SAME
+    ) -> _Outcome:
+        """Fetch, store, answer; ``base`` is the stored record a conditional fetch refreshes
+        (by default ``fallback``, the one a failure may answer with)."""
         key = call.key
+        sent = self._offer(call, fallback if base is _SAME else base)
         self.stats.upstream_calls += 1
         try:
-            got = await call.fetch()
+            got = await self._run_fetch(call, sent)
         except Exception as exc:
             self.stats.upstream_errors += 1
             if fallback is not None:
@@ -501,12 +578,25 @@ class Cache:
                 if self.l2 is not None:
                     await self.l2.put(key, rec, error_payload(exc))
             raise
-        if isinstance(got, CacheEntry):
-            entry: CacheEntry[Any] | None = got
+        hold = 0.0
+        meta: Validators | None = None
+        if isinstance(got, NotModified):
+            assert sent is not None
+            self.stats.not_modified += 1
+            value = sent.value
+            entry: CacheEntry[Any] | None = _updated(value, sent.meta, got)
+        elif isinstance(got, CacheEntry):
+            entry = got
             value = got.value
         else:
             entry, value = None, got
-        timing = self._timing(entry, call.ttl, call.swr, call.sie)
+        if call.conditional and entry is not None and (entry.etag or entry.last_modified):
+            hold = self.revalidate_ttl
+            expires = entry.expires
+            if expires is not None and len(expires) > _MAX_EXPIRES:
+                expires = "0"
+            meta = Validators(entry.etag, entry.last_modified, entry.cache_control, expires)
+        timing = self._timing(entry, call.ttl, call.swr, call.sie, hold)
         if timing is None:
             # Never fresh, never served stale: it only routes the next callers for a few
             # seconds past the cross-process lock (see _load).
@@ -516,13 +606,52 @@ class Cache:
                 cc = entry.cache_control
                 private = entry.private or (cc is not None and parse_cache_control(cc).private)
             return _Outcome(value, "miss", 0.0, False, None, private)
-        await self._store(key, value, timing, call.codec)
+        await self._store(key, value, timing, call.codec, meta, hold if meta else 0.0)
         return _Outcome(value, "miss")
 
+    def _offer(self, call: _Call, base: Record | None) -> Record | None:
+        """The stored record whose validators a conditional fetch may send, if any."""
+        if not call.conditional or base is None or base.meta is None or base.error is not None:
+            return None
+        return base
+
+    async def _run_fetch(self, call: _Call, sent: Record | None) -> Any:
+        """``call.fetch()`` with ``stored_validators()`` set for it; checks a ``NotModified``."""
+        if not call.conditional and _VALIDATORS.get() is None:
+            got = await call.fetch()
+        else:
+            # Set for conditional calls, and cleared for others that run inside one's fetch.
+            token = _VALIDATORS.set(sent.meta if sent is not None else None)
+            if sent is not None:
+                self.stats.revalidations += 1
+            try:
+                got = await call.fetch()
+            finally:
+                _VALIDATORS.reset(token)
+        if isinstance(got, NotModified):
+            if sent is None or sent.meta is None:
+                raise NotModifiedError(
+                    "the fetch answered Not Modified (304) but no stored entry was offered "
+                    "for revalidation: there is nothing to serve"
+                )
+            tag = sent.meta.etag
+            if tag is not None and got.etag is not None and not etag_list_matches(got.etag, tag):
+                raise NotModifiedError(
+                    "the fetch answered Not Modified (304) with another ETag than the "
+                    "stored entry's: the stored value cannot be served"
+                )
+        return got
+
     async def _store(
-        self, key: str, value: object, timing: tuple[float, float, float], codec: Codec[Any]
+        self,
+        key: str,
+        value: object,
+        timing: tuple[float, float, float],
+        codec: Codec[Any],
+        meta: Validators | None = None,
+        hold: float = 0.0,
     ) -> None:
-        rec = Record(value, self._clock(), *timing)
+        rec = Record(value, self._clock(), *timing, None, meta, hold)
         try:
             payload: bytes | None = codec.dumps(value)
         except Exception as exc:  # not serialisable: L1 only
@@ -538,11 +667,17 @@ class Cache:
         ttl: float | None,
         swr: float | None = None,
         sie: float | None = None,
+        hold: float = 0.0,
     ) -> tuple[float, float, float] | None:
-        """(fresh, swr, sie) seconds for a fetched value, or ``None``: do not store."""
+        """(fresh, swr, sie) seconds for a fetched value, or ``None``: do not store.
+
+        ``hold`` > 0 (a value kept for conditional refreshes) stores it even when it
+        arrived stale: it can then only answer after a ``304``.
+        """
         fresh = self.default_ttl if ttl is None else ttl
         swr = self.stale_ttl if swr is None else swr
         sie = self.stale_ttl if sie is None else sie
+        validate_only = False  # no-cache: kept, but never served without a 304
         if entry is not None:
             if not entry.store:
                 return None
@@ -556,10 +691,13 @@ class Cache:
                     ttl=fresh,
                     stale_while_revalidate=swr,
                     stale_if_error=sie,
+                    revalidatable=hold > 0,
                 )
                 if timing is None:
                     return None
                 fresh, swr, sie = timing
+                cc = entry.cache_control
+                validate_only = cc is not None and parse_cache_control(cc).no_store
             if entry.ttl is not None:
                 fresh = entry.ttl
             if entry.stale_while_revalidate is not None:
@@ -568,10 +706,12 @@ class Cache:
                 sie = entry.stale_if_error
             if entry.status is not None and entry.status in self.negative_statuses:
                 fresh, swr, sie = min(fresh, self.negative_ttl), 0.0, 0.0
+            if validate_only:  # what the call or the entry says cannot stretch no-cache
+                fresh, swr, sie = 0.0, 0.0, 0.0
         fresh = min(fresh, self.max_ttl)
         swr = min(swr, self.max_ttl)
         sie = min(sie, self.max_ttl)
-        if fresh + max(swr, sie) <= 0:
+        if fresh + max(swr, sie) <= 0 and hold <= 0:
             return None
         return fresh, swr, sie
 
@@ -597,17 +737,20 @@ class Cache:
         _REFRESHING.set(True)  # this task's own context: it never leaks to a request
         l2 = self.l2
         locked = False
+        base = self.l1.get(call.key)  # the stale record: a conditional fetch refreshes it
         try:
             if l2 is not None and l2.ready:
                 rec = await l2.get(call.key, call.codec)
                 if rec is not None and self._clock() - rec.stored_at < rec.ttl:
                     self._l1_put(call.key, rec)  # another process refreshed it already
                     return
+                if rec is not None and (base is None or rec.stored_at > base.stored_at):
+                    base = rec
                 got = await l2.try_lock(call.key, os.urandom(8).hex(), self.lock_ttl)
                 if got is False:
                     return  # another process is refreshing; its value lands in L2
                 locked = bool(got)
-            await self._fetch_and_store(call, None)
+            await self._fetch_and_store(call, None, base)
         except Exception as exc:
             self.stats.refresh_errors += 1
             log.warning("background refresh of %s failed: %r", call.key, exc)
@@ -667,3 +810,21 @@ class Cache:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _updated(value: object, meta: Validators | None, got: NotModified) -> CacheEntry[Any]:
+    """The stored entry with a 304's headers applied (RFC 9111 §4.3.4).
+
+    The 304's ``Cache-Control``, ``Expires``, ``ETag`` and ``Last-Modified`` replace the
+    stored ones; the stored ones stay where it has none. Its ``Date`` and ``Age`` time it.
+    """
+    old = meta or Validators()
+    return CacheEntry(
+        value,
+        cache_control=got.cache_control if got.cache_control is not None else old.cache_control,
+        expires=got.expires if got.expires is not None else old.expires,
+        date=got.date,
+        age=got.age,
+        etag=got.etag or old.etag,
+        last_modified=got.last_modified or old.last_modified,
+    )

@@ -17,6 +17,16 @@ outside ``vary``; requests with ``Authorization`` unless ``"authorization"`` is 
 ``stale-while-revalidate``, ``stale-if-error``) or ``Expires`` sets its lifetime, else
 ``ttl``; its ``Age`` shortens it.
 
+Conditional GET (RFC 9110 §13): every stored response has an ``ETag``: the handler's, or
+(``etag=True``, the default) a strong one made from the stored body when it is stored,
+``"<length hex>-<BLAKE2b-96 hex>"`` as ``etag(weak=False)`` makes it, so it changes
+exactly when the bytes do. A GET or HEAD answered from the cache (HIT or STALE), or the
+MISS that just stored its response, becomes ``304 Not Modified`` with no body when the
+client's ``If-None-Match`` matches that ``ETag`` (``*``, lists, weak comparison), or, with
+no ``If-None-Match``, when its ``If-Modified-Since`` is not earlier than the stored
+``Last-Modified``. The 304 keeps the validators and the other stored headers (a
+compressor outside this middleware turns a strong ``ETag`` weak, as it must).
+
 Put middleware that differs per request (request id, CORS, compression) *outside* this
 one: only headers set downstream of it are stored, and per-request ones (Date,
 X-Request-Id, X-Response-Time, traceparent) never are.
@@ -32,10 +42,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import error_status
+from ..middleware.etag import etag_for_bytes
 from ..response import KIND_BYTES, KIND_JSON, KIND_TEXT
 from ..stores.base import Store
 from .cache import Cache
-from .cache_policy import normalize_url
+from .cache_policy import etag_list_matches, normalize_url, parse_http_date
 from .cache_types import CacheEntry
 
 if TYPE_CHECKING:
@@ -70,10 +81,11 @@ class CachedResponse:
 
     ``fields`` holds the same headers as a dict, so a hit copies them with one
     ``dict.update``; ``multi`` says a value is a list, which each hit must copy (an outer
-    middleware may ``append`` to it, and the stored one is shared).
+    middleware may ``append`` to it, and the stored one is shared). ``etag`` and
+    ``modified`` (epoch seconds) are its validators, read once for conditional requests.
     """
 
-    __slots__ = ("body", "fields", "headers", "multi", "status")
+    __slots__ = ("body", "etag", "fields", "headers", "modified", "multi", "status")
 
     def __init__(
         self, status: int, headers: list[tuple[str, str | list[str]]], body: bytes
@@ -83,6 +95,10 @@ class CachedResponse:
         self.body = body
         self.fields = dict(headers)
         self.multi = any(type(value) is list for _, value in headers)
+        tag = self.fields.get("etag")
+        self.etag = tag if type(tag) is str else None
+        modified = self.fields.get("last-modified")
+        self.modified = parse_http_date(modified) if type(modified) is str else None
 
     def copy_fields(self) -> dict[str, str | list[str]]:
         """``fields`` with every list value copied (what a response may change)."""
@@ -122,7 +138,7 @@ class _ServerError(Exception):
 class _Pass:
     """The rest of the chain as a cache fetch, run at most once for one request."""
 
-    __slots__ = ("before", "client_error", "ctx", "next", "ran", "settings")
+    __slots__ = ("before", "client_error", "ctx", "next", "ran", "settings", "stored")
 
     def __init__(self, ctx: Context, next: Next, settings: _Settings) -> None:
         self.ctx = ctx
@@ -131,6 +147,7 @@ class _Pass:
         self.ran = False
         self.before: dict[str, str | list[str]] = {}
         self.client_error: Exception | None = None
+        self.stored: CachedResponse | None = None  # what this run stored, if anything
 
     async def __call__(self) -> CacheEntry[CachedResponse | None]:
         self.ran = True
@@ -145,7 +162,7 @@ class _Pass:
             return CacheEntry(None, store=False)
         if res.status >= 500:
             raise _ServerError(res.status)
-        stored = self.settings.snapshot(self.ctx, before)
+        stored = self.stored = self.settings.snapshot(self.ctx, before)
         if stored is None:
             return CacheEntry(None, store=False)
         # Cache-Control (repeated lines joined), Expires, Date and Age set downstream.
@@ -153,11 +170,12 @@ class _Pass:
 
 
 class _Settings:
-    __slots__ = ("statuses", "vary")
+    __slots__ = ("etag", "statuses", "vary")
 
-    def __init__(self, statuses: frozenset[int], vary: frozenset[str]) -> None:
+    def __init__(self, statuses: frozenset[int], vary: frozenset[str], etag: bool) -> None:
         self.statuses = statuses
         self.vary = vary
+        self.etag = etag
 
     def snapshot(self, ctx: Context, before: dict[str, str | list[str]]) -> CachedResponse | None:
         """The response as it may be stored, or ``None`` when it must not be."""
@@ -180,6 +198,8 @@ class _Settings:
         body = res.encoded()
         if body is None:
             return None
+        if self.etag and "etag" not in headers:  # on this response too: MISS and HIT agree
+            headers["etag"] = etag_for_bytes(body, weak=False)
         kept = [
             (name, value[:] if type(value) is list else value)  # not the response's own list
             for name, value in headers.items()
@@ -188,12 +208,54 @@ class _Settings:
         return CachedResponse(res.status, kept, body)
 
 
+class _Conditional(str):
+    """A cache key from a request with ``If-None-Match``/``If-Modified-Since``.
+
+    The key function already reads every request header once; it hands these two back on
+    the key itself, so the hit path of an unconditional request pays one ``type()`` test
+    for conditional GET rather than a second pass over the headers.
+    """
+
+    __slots__ = ("modified_since", "none_match")
+
+    none_match: str | None
+    modified_since: str | None
+
+
+def _conditional(key: str, none_match: str | None, modified_since: str | None) -> str:
+    """``key``, carrying the request's conditional headers when it has any."""
+    if none_match is None and modified_since is None:
+        return key
+    marked = _Conditional(key)
+    marked.none_match = none_match
+    marked.modified_since = modified_since
+    return marked
+
+
+def _not_modified(key: _Conditional, stored: CachedResponse) -> bool:
+    """The client's copy is the stored one (RFC 9110 §13.1.2, §13.1.3, §13.2.2).
+
+    ``If-None-Match`` wins when present; ``If-Modified-Since`` counts only without it and
+    only when it is one valid HTTP-date. Anything unreadable means "send it all".
+    """
+    if key.none_match is not None:
+        return stored.etag is not None and etag_list_matches(key.none_match, stored.etag)
+    if key.modified_since is None or stored.modified is None:
+        return False
+    since = parse_http_date(key.modified_since)
+    return since is not None and stored.modified <= since
+
+
+_CONDITIONAL_NAMES = (b"if-none-match", b"if-modified-since")
+
+
 class _Keyer:
     """The default key: method (HEAD as GET), host, path, sorted query, ``vary`` values.
 
     Read straight from the ASGI scope (header names are lowercase bytes there) and
     memoised per distinct request line, so a hit costs one pass over the raw headers and a
     dict probe; the memo is bounded (cleared when full), so hostile URLs cannot grow it.
+    A request with conditional headers gets its key as a ``_Conditional`` carrying them.
     """
 
     __slots__ = ("key", "memo", "vary")
@@ -226,7 +288,9 @@ class _Keyer:
             method: str,
             vary: tuple[bytes, ...] = vary,
             absent: tuple[bytes, ...] = tuple(b"" for _ in vary),  # none of them sent
-            watch: frozenset[bytes] = frozenset((*vary, b"authorization", b"host")),
+            watch: frozenset[bytes] = frozenset(
+                (*vary, *_CONDITIONAL_NAMES, b"authorization", b"host")
+            ),
             private_ok: bool = private_ok,
             memo: dict[tuple[str, bytes, bytes, bytes, tuple[bytes, ...]], str] = self.memo,
             digest: Callable[..., str] = self._digest,
@@ -260,6 +324,8 @@ class _Keyer:
                 if len(memo) >= _Keyer._MEMO_SIZE:
                     memo.clear()
                 memo[line] = got
+            if found is not None and (b"if-none-match" in found or b"if-modified-since" in found):
+                return _conditional_from(got, found) if method == "GET" else got
             return got
 
         return key
@@ -273,6 +339,16 @@ class _Keyer:
         for name, value in zip(self.vary, values, strict=True):
             text += f"\n{name.decode()}: {value.decode('latin-1').strip()}"
         return blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _conditional_from(key: str, found: dict[bytes, bytes]) -> str:
+    none_match = found.get(b"if-none-match")
+    modified_since = found.get(b"if-modified-since")
+    return _conditional(
+        key,
+        None if none_match is None else none_match.decode("latin-1"),
+        None if modified_since is None else modified_since.decode("latin-1"),
+    )
 
 
 def _apply(res: Response, stored: CachedResponse, mark: str, age: float) -> None:
@@ -293,6 +369,7 @@ def response_cache(
     statuses: Iterable[int] = (200,),
     key: Callable[[Context], str] | None = None,
     store: Cache | Store | str | None = None,
+    etag: bool = True,
 ) -> Callable[[Context, Next], Any]:
     """Middleware caching whole responses; see the module docstring for the rules.
 
@@ -307,12 +384,14 @@ def response_cache(
         store: a ``Cache`` to share, or what ``Cache(redis=...)`` accepts (a URL, a
             client, a ``Store``); by default a private in-process cache, closed on the
             app's shutdown.
+        etag: give stored responses without an ``ETag`` a strong one made from the body
+            (``False``: only handlers' own ``ETag``s, and ``Last-Modified``, validate).
     """
     owned = not isinstance(store, Cache)
     cache = store if isinstance(store, Cache) else Cache(redis=store)
     vary_names = tuple(sorted({name.lower() for name in vary}))
     allowed = frozenset(m.upper() for m in methods)
-    settings = _Settings(frozenset(statuses), frozenset(vary_names))
+    settings = _Settings(frozenset(statuses), frozenset(vary_names), etag)
     private_ok = "authorization" in vary_names
     keyer = _Keyer(vary_names, private_ok).key
     fresh = cache.fresh
@@ -328,6 +407,11 @@ def response_cache(
             cache_key = keyer(scope, method)
         elif private_ok or "authorization" not in ctx.request.headers:
             cache_key = key(ctx)
+            if method in ("GET", "HEAD"):  # conditional GET is for these two alone
+                incoming = ctx.request.headers
+                cache_key = _conditional(
+                    cache_key, incoming.get("if-none-match"), incoming.get("if-modified-since")
+                )
         else:
             cache_key = None
         if cache_key is None:
@@ -346,6 +430,8 @@ def response_cache(
         res.body = stored.body
         headers["x-cache"] = "HIT"
         headers["age"] = str(int(age))
+        if type(cache_key) is _Conditional and _not_modified(cache_key, stored):
+            res.status = 304  # drops the body; the stored headers (validators) stay
 
     async def _slow_path(ctx: Context, next: Next, cache_key: str) -> None:
         if owned and not hooked:  # close our own cache with the app
@@ -371,12 +457,22 @@ def response_cache(
                 raise fetch.client_error
             if result.status != "stale":  # our own chain answered; ctx holds it
                 res.headers["x-cache"] = "MISS"
+                done = fetch.stored
+                if (
+                    done is not None
+                    and type(cache_key) is _Conditional
+                    and res.status == done.status
+                    and _not_modified(cache_key, done)
+                ):
+                    res.status = 304
                 return
             res.headers = dict(fetch.before)  # it failed: drop what it set, serve stale
         stored = result.value
         if stored is None:  # pragma: no cover - uncacheable results are never shared
             raise RuntimeError("response cache returned an unshareable result")
         _apply(res, stored, "STALE" if result.status == "stale" else "HIT", result.age)
+        if type(cache_key) is _Conditional and _not_modified(cache_key, stored):
+            res.status = 304
 
     response_cache_middleware.cache = cache  # type: ignore[attr-defined]
     return response_cache_middleware

@@ -4,7 +4,9 @@ Freshness is read the way a *shared* cache must read a response (RFC 9111 §4.2,
 in ``freshness``:
 
 - ``Cache-Control: no-store``, ``private`` and ``no-cache`` keep a response out of the cache
-  (a BFF is shared by every client and does not revalidate);
+  (a BFF is shared by every client), except that ``no-cache`` on a response the caller can
+  revalidate (``revalidatable=True``: it has a validator and the fetch is conditional)
+  stores it stale: it then answers only after a ``304``;
 - the freshness lifetime is ``s-maxage``, else ``max-age``, else ``Expires`` minus ``Date``
   (minus now when there is no valid ``Date``), else the caller's TTL;
 - the response's ``Age`` is subtracted from that lifetime: what is left is how long it
@@ -20,6 +22,12 @@ Malformed or hostile values never raise and always take the safe side: a ``max-a
 response stale; so do an invalid ``Expires`` (``0``, ``-1``, garbage) and an unreadable
 ``Age``; an unreadable stale window is no window; values above 2³¹ count as 2³¹; a
 ``Cache-Control`` longer than 4 KiB keeps the response out of the cache.
+
+Validators (RFC 9110 §8.8, §13) are checked the same way: ``valid_etag`` keeps an
+``ETag`` only when it is a well-formed entity-tag of at most 512 characters (so nothing
+with CR, LF, spaces or control characters is ever sent back in ``If-None-Match``), and
+``valid_last_modified`` keeps a ``Last-Modified`` only when it is an HTTP-date.
+``etag_list_matches`` is ``If-None-Match``'s weak comparison against a list.
 
 ``cache_key`` turns method + URL + the declared vary headers into a short stable key: the
 URL is normalised (scheme and host lowercased, default port and fragment dropped, query
@@ -42,12 +50,15 @@ __all__ = [
     "CacheDirectives",
     "Timing",
     "cache_key",
+    "etag_list_matches",
     "freshness",
     "header_line",
     "normalize_url",
     "parse_age",
     "parse_cache_control",
     "parse_http_date",
+    "valid_etag",
+    "valid_last_modified",
 ]
 
 _MAX_DELTA = 2**31  # RFC 9111 §1.2.2: larger delta-seconds count as this
@@ -71,10 +82,13 @@ class CacheDirectives(NamedTuple):
     """``private`` or ``no-store``: meant for one client only, never handed to another."""
     s_maxage: bool = False
     """``max_age`` came from ``s-maxage``, which closes a shared cache's default windows."""
+    no_cache: bool = False
+    """``no-cache`` (qualified or not): never reused without a successful revalidation."""
 
 
 _NOTHING = CacheDirectives()
 _REFUSED = CacheDirectives(no_store=True, private=True)
+_ALWAYS_STALE = (0.0, 0.0, 0.0)
 
 # One list member: quoted strings (commas inside them included, an unterminated one runs to
 # the end) or any other characters but a comma. The alternatives start with different
@@ -112,7 +126,7 @@ def parse_cache_control(header: str) -> CacheDirectives:
 
 @lru_cache(maxsize=1024)
 def _parse_cache_control(header: str) -> CacheDirectives:
-    no_store = must_revalidate = private = False
+    no_store = must_revalidate = private = no_cache = False
     deltas: dict[str, int] = {}
     for item in _ITEM.findall(header):
         name, eq, raw = item.partition("=")
@@ -120,7 +134,7 @@ def _parse_cache_control(header: str) -> CacheDirectives:
         if name in ("no-store", "private"):  # private="field" counts as private: safe side
             no_store = private = True
         elif name == "no-cache":
-            no_store = True
+            no_store = no_cache = True
         elif name in ("must-revalidate", "proxy-revalidate"):
             must_revalidate = True
         elif name in _DELTAS:
@@ -140,6 +154,7 @@ def _parse_cache_control(header: str) -> CacheDirectives:
         must_revalidate=must_revalidate,
         private=private,
         s_maxage=s_maxage,
+        no_cache=no_cache,
     )
 
 
@@ -258,6 +273,7 @@ def freshness(
     ttl: float,
     stale_while_revalidate: float = 0.0,
     stale_if_error: float = 0.0,
+    revalidatable: bool = False,
 ) -> Timing | None:
     """How long a shared cache may keep a response, from its headers; ``None``: never.
 
@@ -266,12 +282,16 @@ def freshness(
         now: the wall clock, epoch seconds (``Expires`` without ``Date`` counts from it).
         ttl: the lifetime when the headers give none (``Age`` still counts against it).
         stale_while_revalidate, stale_if_error: the windows when the headers give none.
+        revalidatable: the response has a validator the caller will send back: a
+            ``no-cache`` one (neither ``private`` nor ``no-store``) is then kept, stale.
 
     ``None`` only for ``no-store``, ``private`` and ``no-cache``; a response with nothing
     left to keep comes back with ``Timing.keep <= 0``.
     """
     cc = parse_cache_control(cache_control) if cache_control else _NOTHING
     if cc.no_store:
+        if revalidatable and cc.no_cache and not cc.private:
+            return Timing(*_ALWAYS_STALE)
         return None
     lifetime: float
     if cc.max_age is not None:  # RFC 9111 §5.3: max-age (or s-maxage) wins over Expires
@@ -299,6 +319,59 @@ def freshness(
         if cc.stale_if_error is not None:
             sie = float(cc.stale_if_error)
     return Timing(fresh, swr, sie)
+
+
+_MAX_ETAG = 512
+# entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; etagc = %x21 / %x23-7E / obs-text
+_ETAG = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
+_ETAG_ITEM = re.compile(r'\s*((?:W/)?"[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
+
+
+def valid_etag(value: str | None) -> str | None:
+    """``value`` if it is one well-formed entity-tag (surrounding spaces dropped), else None."""
+    if not value or len(value) > _MAX_ETAG + 8:
+        return None
+    tag = value.strip(" \t")
+    if len(tag) > _MAX_ETAG or not _ETAG.fullmatch(tag):
+        return None
+    return tag
+
+
+def valid_last_modified(value: str | None) -> str | None:
+    """``value`` (trimmed) if it is an HTTP-date, else ``None``: only dates are sent back."""
+    if not value or parse_http_date(value) is None:
+        return None
+    return value.strip()
+
+
+def _opaque(tag: str) -> str:
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def etag_list_matches(header: str, etag: str) -> bool:
+    """``If-None-Match: header`` matches ``etag`` (weak comparison, RFC 9110 §13.1.2).
+
+    ``*`` matches any current representation. A list is read item by item, quoted tags
+    only (commas may sit inside the quotes); a malformed list matches nothing, so the
+    full response is sent: the safe answer.
+    """
+    header = header.strip()
+    if header == "*":
+        return True
+    if len(header) > 8 * _MAX_ETAG:
+        return False
+    wanted = _opaque(etag)
+    pos, end = 0, len(header)
+    while pos < end:
+        found = _ETAG_ITEM.match(header, pos)
+        if found is None or found.end() == pos:
+            return False
+        if _opaque(found.group(1)) == wanted:
+            return True
+        pos = found.end()
+        while pos < end and header[pos] in " \t,":  # empty list elements are allowed
+            pos += 1
+    return False
 
 
 def _query_name(part: str) -> str:

@@ -1,19 +1,21 @@
 """The cache's public value types: what a fetch returns, what a lookup answers, counters.
 
 ``CacheEntry`` lets a fetch say how its value may be cached (the upstream's headers, its
-status, explicit TTLs). ``CacheResult`` is a value plus where it came from. ``Codec`` turns
-values into L2 bytes; ``JsonCodec`` is the default.
+status, explicit TTLs, its validators). ``NotModified`` is what a conditional fetch returns
+for a ``304``; ``Validators`` is what such a fetch is given to send. ``CacheResult`` is a
+value plus where it came from. ``Codec`` turns values into L2 bytes; ``JsonCodec`` is the
+default.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 import orjson
 
 from ..errors import HttpError
-from .cache_policy import header_line
+from .cache_policy import header_line, valid_etag, valid_last_modified
 
 __all__ = [
     "CacheEntry",
@@ -22,7 +24,10 @@ __all__ = [
     "CachedError",
     "Codec",
     "JsonCodec",
+    "NotModified",
+    "NotModifiedError",
     "Status",
+    "Validators",
 ]
 
 T = TypeVar("T")
@@ -61,6 +66,68 @@ class JsonCodec:
 _JSON = JsonCodec()
 
 
+class Validators(NamedTuple):
+    """A stored entry's validators, and the freshness headers a ``304`` may leave out.
+
+    A conditional fetch sends ``request_headers()``; when the ``304`` carries no
+    ``Cache-Control``/``Expires`` of its own the stored ones give the new lifetime
+    (RFC 9111 §4.3.4: the 304's header fields replace the stored ones, the rest stay).
+    """
+
+    etag: str | None = None
+    last_modified: str | None = None
+    cache_control: str | None = None
+    expires: str | None = None
+
+    def request_headers(self) -> dict[str, str]:
+        """``If-None-Match`` and/or ``If-Modified-Since`` for a conditional request."""
+        sent: dict[str, str] = {}
+        if self.etag is not None:
+            sent["if-none-match"] = self.etag
+        if self.last_modified is not None:
+            sent["if-modified-since"] = self.last_modified
+        return sent
+
+
+class NotModified:
+    """What a conditional fetch returns for ``304 Not Modified``: keep the stored value.
+
+    Args:
+        headers: the 304's headers: ``Cache-Control``, ``Expires``, ``Date``, ``Age``,
+            ``ETag`` and ``Last-Modified`` are read from them (values given below win).
+    """
+
+    __slots__ = ("age", "cache_control", "date", "etag", "expires", "last_modified")
+
+    def __init__(
+        self,
+        *,
+        headers: Mapping[str, str | list[str]] | Mapping[str, str] | None = None,
+        cache_control: str | None = None,
+        expires: str | None = None,
+        date: str | None = None,
+        age: float | str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> None:
+        if headers is not None:
+            cache_control = cache_control or header_line(headers, "cache-control")
+            expires = expires or header_line(headers, "expires")
+            date = date or header_line(headers, "date")
+            age = header_line(headers, "age") if age is None else age
+            etag = etag or header_line(headers, "etag")
+            last_modified = last_modified or header_line(headers, "last-modified")
+        self.cache_control = cache_control
+        self.expires = expires
+        self.date = date
+        self.age = age
+        self.etag = valid_etag(etag)
+        self.last_modified = valid_last_modified(last_modified)
+
+    def __repr__(self) -> str:
+        return f"NotModified(etag={self.etag!r}, cache_control={self.cache_control!r})"
+
+
 class CacheEntry(Generic[T]):
     """What a fetch may return instead of a bare value, to say how to cache it.
 
@@ -71,6 +138,8 @@ class CacheEntry(Generic[T]):
         cache_control: the upstream's ``Cache-Control`` header, obeyed as a shared cache.
         expires, date: its ``Expires`` and ``Date`` headers (used without a ``max-age``).
         age: its ``Age`` header (seconds, or the header's text); it shortens freshness.
+        etag, last_modified: its validators (``ETag``, ``Last-Modified``), kept for
+            conditional refreshes when the call asks for them; malformed ones are dropped.
         status: the upstream HTTP status; one of ``negative_statuses`` caps the TTL at
             ``negative_ttl``.
         ttl, stale_while_revalidate, stale_if_error: explicit seconds; they win over the
@@ -84,7 +153,9 @@ class CacheEntry(Generic[T]):
         "age",
         "cache_control",
         "date",
+        "etag",
         "expires",
+        "last_modified",
         "private",
         "stale_if_error",
         "stale_while_revalidate",
@@ -103,6 +174,8 @@ class CacheEntry(Generic[T]):
         expires: str | None = None,
         date: str | None = None,
         age: float | str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
         status: int | None = None,
         ttl: float | None = None,
         stale_while_revalidate: float | None = None,
@@ -117,7 +190,12 @@ class CacheEntry(Generic[T]):
             expires = header_line(headers, "expires") if expires is None else expires
             date = header_line(headers, "date") if date is None else date
             age = header_line(headers, "age") if age is None else age
+            etag = header_line(headers, "etag") if etag is None else etag
+            if last_modified is None:
+                last_modified = header_line(headers, "last-modified")
         self.value = value
+        self.etag = valid_etag(etag)
+        self.last_modified = valid_last_modified(last_modified)
         self.cache_control = cache_control
         self.expires = expires
         self.date = date
@@ -171,8 +249,10 @@ class CacheStats:
         "l2_outages",
         "misses",
         "negative_hits",
+        "not_modified",
         "refresh_errors",
         "refreshes",
+        "revalidations",
         "stale",
         "upstream_calls",
         "upstream_errors",
@@ -191,6 +271,8 @@ class CacheStats:
         self.upstream_errors = 0
         self.refreshes = 0  # background refreshes started
         self.refresh_errors = 0
+        self.revalidations = 0  # conditional fetches (the stored entry's validators sent)
+        self.not_modified = 0  # of those, answered 304: the stored value served, refreshed
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -201,3 +283,14 @@ class CacheStats:
 
 class CachedError(HttpError):
     """A failure cached in L2 by another process, raised again with its status."""
+
+
+class NotModifiedError(HttpError):
+    """A fetch answered ``NotModified`` that the cache cannot honour (502 Bad Gateway).
+
+    No validator was offered to it, or the 304 names another representation than the
+    stored one: either way there is nothing to serve, so it is that call's failure.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(502, message, expose=False)

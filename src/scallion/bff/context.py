@@ -25,10 +25,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache, in_background_refresh
+from .cache import Cache, in_background_refresh, stored_validators
 from .cache_policy import header_line
-from .cache_types import CacheEntry, CacheResult
+from .cache_types import CacheEntry, CacheResult, NotModified, Validators
 from .deadline import DEADLINE_HEADER, request_deadline, start_deadline
+from .errors import RequestInfo, UpstreamBadResponse
 from .gather import Gathered, PartLike, Step, gather
 from .upstream import Upstream, UpstreamResponse, Upstreams
 
@@ -102,14 +103,32 @@ class BoundUpstream:
         that carry the client's own ``Authorization`` or ``Cookie`` (propagated) unless
         ``vary`` names it, and answers whose ``Vary`` names a propagated header outside
         ``vary`` (or ``*``). Returns the ``CacheResult``: ``gather`` unwraps it and reports
-        the part as stale when it was. Without a cache configured, every call is a miss."""
+        the part as stale when it was. Without a cache configured, every call is a miss.
+
+        Refreshes are conditional: a stored answer that came with an ``ETag`` and/or
+        ``Last-Modified`` is fetched again with ``If-None-Match``/``If-Modified-Since``,
+        and a ``304`` serves the stored value (not transferred or parsed again) with the
+        304's new lifetime. A ``304`` to a call that sent no validator is an
+        ``UpstreamBadResponse``."""
         ctx = self._bff.ctx
         cache = self._bff.cache
         upstream = self.upstream
         varied = frozenset(name.lower() for name in vary)
 
-        async def fetch() -> CacheEntry[Any]:
-            resp = await upstream.request("GET", path, **_call_options(upstream, ctx, options))
+        async def fetch_with(sent: Validators | None) -> CacheEntry[Any] | NotModified:
+            call = _call_options(upstream, ctx, options)
+            if sent is not None:
+                call["headers"] = {**(call.get("headers") or {}), **sent.request_headers()}
+            resp = await upstream.request("GET", path, **call)
+            if resp.status == 304:
+                if sent is None:
+                    raise UpstreamBadResponse(
+                        f"upstream {upstream.name!r} answered 304 Not Modified to a request "
+                        "that sent no validator",
+                        upstream=upstream.name,
+                        request=RequestInfo(resp.method, resp.url),
+                    )
+                return NotModified(headers=resp.headers)
             value = resp.raise_for_status().json(expect)
             headers = resp.headers
             return CacheEntry(
@@ -119,8 +138,12 @@ class BoundUpstream:
                 private=_varies_per_client(header_line(headers, "vary"), upstream, varied),
             )
 
+        async def fetch() -> CacheEntry[Any] | NotModified:
+            return await fetch_with(stored_validators())
+
         if cache is None or _carries_credentials(upstream, ctx, varied):
-            entry = await fetch()
+            entry = await fetch_with(None)
+            assert isinstance(entry, CacheEntry)
             return CacheResult(entry.value, "miss")
         key = cache.key_for("GET", f"upstream://{upstream.name}{path}", ctx.request.headers, vary)
         return await cache.get_or_fetch(
@@ -129,6 +152,7 @@ class BoundUpstream:
             ttl=ttl,
             stale_while_revalidate=stale_while_revalidate,
             stale_if_error=stale_if_error,
+            conditional=True,
         )
 
     def __repr__(self) -> str:

@@ -74,6 +74,8 @@ _CACHE_COUNTERS: Final = (
     ("upstream_errors", "Loader calls that failed."),
     ("refreshes", "Background refreshes started."),
     ("refresh_errors", "Background refreshes that failed."),
+    ("revalidations", "Conditional fetches (the stored entry's validators sent)."),
+    ("not_modified", "Conditional fetches answered 304: the stored value refreshed."),
 )
 
 
