@@ -456,3 +456,68 @@ async def test_https_upstreams_are_verified(tmp_path: Path) -> None:
     finally:
         await trusting.aclose()
         await default.aclose()
+
+
+# -- deadlines -----------------------------------------------------------------------------------
+
+
+async def test_a_short_deadline_behind_a_long_one_still_ends_on_time(
+    transport: H1Transport,
+) -> None:
+    """One timer serves every call in flight: a later call with an earlier deadline re-arms it."""
+
+    def script(raw: bytes) -> bytes:
+        return b"" if b"/hang" in raw else ok()
+
+    async with Scripted(script) as srv:
+        long = asyncio.ensure_future(transport.request("GET", srv.url + "/hang", {}, None, 5.0))
+        await asyncio.sleep(0.05)
+        start = time.perf_counter()
+        with pytest.raises(TransportTimeout):
+            await transport.request("GET", srv.url + "/hang", {}, None, 0.2)
+        assert 0.15 < time.perf_counter() - start < 0.5
+        assert not long.done()
+        long.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await long
+
+
+async def test_finished_calls_do_not_pile_up_behind_a_long_one(transport: H1Transport) -> None:
+    """Calls are not removed from the deadline heap when they end; a long call in flight
+    keeps the timer far off, so the heap is compacted instead of growing with every call."""
+
+    def script(raw: bytes) -> bytes:
+        return b"" if b"/hang" in raw else ok()
+
+    async with Scripted(script) as srv:
+        long = asyncio.ensure_future(transport.request("GET", srv.url + "/hang", {}, None, 30.0))
+        await asyncio.sleep(0.02)
+        for _ in range(30):
+            await asyncio.gather(
+                *(transport.request("GET", srv.url + "/ok", {}, None, 10.0) for _ in range(100))
+            )
+        assert len(transport._deadlines._heap) <= 1024 + 100
+        long.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await long
+
+
+async def test_deadlines_hold_on_a_second_event_loop() -> None:
+    """A transport made once (at import, say) and used from two loops in turn."""
+    t = H1Transport()
+
+    async def hang_once() -> float:
+        async with Scripted(lambda raw: b"" if b"/hang" in raw else ok()) as srv:
+            assert (await t.request("GET", srv.url, {}, None, 1.0)).status == 200
+            start = time.perf_counter()
+            with pytest.raises(TransportTimeout):
+                await t.request("GET", srv.url + "/hang", {}, None, 0.15)
+            return time.perf_counter() - start
+
+    def run() -> float:
+        return asyncio.run(hang_once())
+
+    loop = asyncio.get_running_loop()
+    for _ in range(2):
+        took = await loop.run_in_executor(None, run)
+        assert 0.1 < took < 0.5
