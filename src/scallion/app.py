@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import inspect
 import logging
 import os
@@ -46,6 +47,9 @@ class App:
         proxy: trust ``X-Forwarded-For/-Host/-Proto`` (only behind your own proxy).
         keys: secrets for signed cookies; the first signs, all verify.
         body_limit: default request-body limit in bytes (1 MiB).
+        gc_freeze: when a server has run the startup hooks (ASGI lifespan), freeze
+            what exists then out of the garbage collector's way, once per process
+            (``freeze_gc_once``); ``False`` leaves the collector alone.
     """
 
     def __init__(
@@ -55,8 +59,10 @@ class App:
         proxy: bool = False,
         keys: Iterable[str | bytes] | None = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
+        gc_freeze: bool = True,
     ) -> None:
         self.env = env or os.environ.get("SCALLION_ENV") or "production"
+        self.gc_freeze = gc_freeze
         self.proxy = proxy
         self.keys: list[str | bytes] = list(keys or [])
         self.body_limit = body_limit
@@ -221,6 +227,8 @@ class App:
                     logger.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
+                if self.gc_freeze:
+                    freeze_gc_once()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
@@ -455,3 +463,20 @@ async def _close_source(source: Any) -> None:
         close = getattr(source, "close", None)
         if close is not None:
             close()
+
+
+def freeze_gc_once() -> bool:
+    """Move what exists once the app is ready into the collector's permanent generation.
+
+    Modules, routes, pools and caches live as long as the process, yet every full
+    collection walks them again. Frozen (``gc.freeze()``, after one ``gc.collect()`` so no
+    garbage is kept), they are skipped: the 3-upstream fan-out spends 235 -> 221 µs of CPU
+    per request and its p99 drops by 11 ms (``python -m bench bff``, bench/README.md).
+    Once per process: a test run that starts many apps freezes only the first time.
+    Returns whether it froze now.
+    """
+    if gc.get_freeze_count():
+        return False
+    gc.collect()
+    gc.freeze()
+    return True
