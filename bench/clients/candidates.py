@@ -146,6 +146,28 @@ class Rnet:
         return None
 
 
+class H1:
+    """scallion's own HTTP/1.1 transport (``H1Transport``), called directly: the client alone.
+
+    It lives in scallion, so its version is scallion's; httptools parses the answers.
+    """
+
+    name = "h1"
+    dist = "httptools"
+
+    def __init__(self) -> None:
+        from scallion.bff.h1 import H1Transport
+
+        self.transport = H1Transport(max_connections=TOTAL)
+
+    async def get(self, url: str) -> int:
+        resp = await self.transport.request("GET", url, HEADERS, None, 10.0)
+        return resp.status
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
 class Scallion:
     """scallion's own ``Upstream`` over its default transport: the layer's cost per call.
 
@@ -154,7 +176,7 @@ class Scallion:
     """
 
     name = "scallion"
-    dist = "pyreqwest"
+    dist = "httptools"
     full = False
 
     def __init__(self) -> None:
@@ -187,8 +209,9 @@ class ScallionFull(Scallion):
     full = True
 
 
-ALL: dict[str, type[Aiohttp | Httpx | Pyreqwest | Rnet | Scallion]] = {
+ALL: dict[str, type[Aiohttp | Httpx | Pyreqwest | Rnet | H1 | Scallion]] = {
     "aiohttp": Aiohttp,
+    "h1": H1,
     "httpx": Httpx,
     "pyreqwest": Pyreqwest,
     "pyreqwest-mt": PyreqwestMT,

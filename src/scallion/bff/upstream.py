@@ -15,10 +15,11 @@ backoff and jitter while the retry budget lasts.
 
 Deadlines are hard. Each attempt has one limit, the per-call timeout or the deadline,
 whichever comes first, and every wait in it is bounded by that limit: the bulkhead queue,
-the pool wait and the request itself. The default transports end a request by its own
-timeout (the Rust request ends too, not just our await); any other transport gets an
-``asyncio.timeout``. The retry policy never sleeps past the deadline. So no call
-outlives its deadline, and no timer is armed on the happy path.
+the pool wait and the request itself. The pooled transports end a request by its own
+timeout (``H1Transport`` closes the socket; with pyreqwest the Rust request ends too, not
+just our await); any other transport gets an ``asyncio.timeout``. The retry policy never
+sleeps past the deadline. So no call outlives its deadline, and the ``Upstream`` arms no
+timer of its own on the happy path.
 
 A status in ``fail_statuses`` (default 5xx) raises ``UpstreamStatusError`` keeping the
 status and body; any other status, 4xx included, is returned for the caller to judge
