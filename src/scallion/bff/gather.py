@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .cache_types import CacheResult
 from .errors import BffError, DeadlineExceeded, UpstreamBadResponse, UpstreamTimeout
+from .timers import deadlines
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -292,11 +293,11 @@ class _Node:
         "name",
         "part",
         "reason",
+        "serial",
         "stale",
         "state",
         "task",
         "timed_out",
-        "timer",
         "unmet",
         "value",
     )
@@ -307,7 +308,7 @@ class _Node:
         self.call = call  # part.call, or the plain awaitable / callable given for a name
         self.state = _WAITING
         self.task: asyncio.Future[Any] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.serial = 0  # bumped when the part settles: its timeout entry goes stale
         self.timed_out = False
         self.unmet = len(part.needs)
         self.dependents: list[_Node] = []
@@ -456,7 +457,7 @@ async def _fan_out(part: Part, items: Sequence[Any], rest: tuple[Any, ...]) -> _
 class _Run:
     """One gather: the nodes, the tasks running, and the wake-up for the scheduler."""
 
-    __slots__ = ("done", "expired", "loop", "nodes", "running", "waiter")
+    __slots__ = ("done", "expired", "loop", "nodes", "running", "serial", "waiter")
 
     def __init__(self, nodes: dict[str, _Node], loop: asyncio.AbstractEventLoop) -> None:
         self.nodes = nodes
@@ -465,6 +466,7 @@ class _Run:
         self.done: list[_Node] = []
         self.waiter: asyncio.Future[None] | None = None
         self.expired = False
+        self.serial = 0  # bumped when the gather ends: its deadline entry goes stale
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -477,7 +479,8 @@ class _Run:
             self.done.append(node)
             self._wake()
 
-    def on_deadline(self) -> None:
+    def expire(self) -> None:
+        """The whole gather's deadline passed."""
         self.expired = True
         self._wake()
 
@@ -532,7 +535,7 @@ class _Run:
         node.state = _RUNNING
         self.running[task] = node
         if part.timeout is not None:
-            node.timer = loop.call_later(part.timeout, node.expire)
+            deadlines().add(loop, loop.time() + part.timeout, node)
         task.add_done_callback(self.on_done)
 
     def fail(self, node: _Node, error: BaseException, reason: str = "error") -> None:
@@ -544,8 +547,7 @@ class _Run:
     def settle(self, node: _Node) -> None:
         """Record a finished task's outcome on its node."""
         node.state = _DONE
-        if node.timer is not None:
-            node.timer.cancel()
+        node.serial += 1
         task = node.task
         assert task is not None
         if task.cancelled():
@@ -622,7 +624,8 @@ async def gather(
 
     loop = asyncio.get_running_loop()
     run = _Run(nodes, loop)
-    timer = loop.call_at(deadline_at, run.on_deadline) if deadline_at is not None else None
+    if deadline_at is not None:
+        deadlines().add(loop, deadline_at, run)
     failed_required: _Node | None = None
     try:
         if deadline_at is not None and deadline_at <= started:
@@ -645,16 +648,15 @@ async def gather(
             finally:
                 run.waiter = None
     finally:
-        if timer is not None:
-            timer.cancel()
+        run.serial += 1
         if run.running:
             await _drain(run.cancel_all())
         for node in nodes.values():
             state = node.state
             if state == _RUNNING:
                 run.settle(node)
-            elif node.timer is not None:
-                node.timer.cancel()
+            else:
+                node.serial += 1
             if state == _WAITING:
                 _close_unstarted(node)
 

@@ -24,8 +24,6 @@ line break or NUL is refused, so nothing a client sends can split the request.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import os
 import re
 import socket
@@ -37,6 +35,7 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 
+from .timers import Deadlines
 from .transport import (
     ConnectFailed,
     PoolTimeout,
@@ -301,8 +300,8 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         self.abort()
 
-    def time_out(self) -> None:
-        """The call's timer: fail the answer and close the socket, so nothing outlives it."""
+    def expire(self) -> None:
+        """The call's deadline: fail the answer and close the socket, so nothing outlives it."""
         self._fail(TransportTimeout("the upstream did not answer in time"))
 
     def abort(self) -> None:
@@ -311,77 +310,6 @@ class _Connection(asyncio.Protocol):
         if transport is not None and not self.closed:
             self.closed = True
             transport.abort()
-
-
-class _Deadlines:
-    """Ends calls at their deadlines with one timer, armed for the earliest one pending.
-
-    A timer per call (``loop.call_at`` and ``cancel``) costs ~8.8k instructions on uvloop
-    (a libuv handle made, started, stopped and closed): ~9 % of a call
-    (``python -m bench.bff.percall``). Here a call pushes ``(deadline, n, conn, serial)``
-    on a heap and is not removed when it ends; when the timer fires, finished calls are
-    dropped from the top and the timer is armed again for the first one still running.
-    ``serial`` tells a connection's finished call from its next one.
-    """
-
-    __slots__ = ("_armed_at", "_count", "_heap", "_limit", "_loop", "_timer")
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, _Connection, int]] = []
-        self._count = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._armed_at = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._limit = 1024
-
-    def add(self, loop: asyncio.AbstractEventLoop, at: float, conn: _Connection) -> None:
-        heap = self._heap
-        if loop is not self._loop:  # a new event loop: the old one's timer is gone with it
-            self._loop = loop
-            heap.clear()
-            self._timer = None
-        heapq.heappush(heap, (at, next(self._count), conn, conn.serial))
-        timer = self._timer
-        if timer is None:
-            self._arm(loop, at)
-        elif at < self._armed_at:
-            timer.cancel()
-            self._arm(loop, at)
-        elif len(heap) > self._limit:
-            self._compact()
-
-    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
-        self._armed_at = at
-        self._timer = loop.call_at(at, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        loop = self._loop
-        if loop is None:
-            return
-        now = loop.time()
-        heap = self._heap
-        while heap:
-            at, _n, conn, serial = heap[0]
-            if conn.serial == serial and (waiter := conn.waiter) is not None and not waiter.done():
-                if at > now:
-                    self._arm(loop, at)
-                    return
-                conn.time_out()
-            heapq.heappop(heap)
-
-    def _compact(self) -> None:
-        """Drop finished calls when one long call keeps the timer far off (bounded memory)."""
-        heap = [
-            entry
-            for entry in self._heap
-            if entry[2].serial == entry[3]
-            and (waiter := entry[2].waiter) is not None
-            and not waiter.done()
-        ]
-        heapq.heapify(heap)
-        self._heap = heap
-        self._limit = max(1024, 4 * len(heap))
 
 
 class H1Transport:
@@ -429,7 +357,7 @@ class H1Transport:
         self._limiter = _Limiter(max_connections)
         self._healer = _Healer(heal_after, heal_interval)
         self._origins: dict[str, _Origin] = {}
-        self._deadlines = _Deadlines()
+        self._deadlines = Deadlines()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -483,6 +411,7 @@ class H1Transport:
                 try:
                     conn.transport.write(data)  # type: ignore[union-attr]
                     status, lines, payload = await waiter
+                    conn.serial += 1  # the call is over: its deadline entry goes stale
                 except ConnectFailed:
                     conn.abort()
                     # An idle connection the upstream had closed: once more, on a new one.
