@@ -431,6 +431,21 @@ def test_template_encodes_every_value_into_its_segment() -> None:
     assert rendered == "/users/a%2Fb%3Fc%23d%40e%3Af%25/orders?q=x%26admin%3D1%20y"
 
 
+def test_template_encoding_matches_quote_for_any_text() -> None:
+    """The unreserved-characters shortcut must give exactly what quote() gives."""
+    import random
+    from urllib.parse import quote
+
+    template = parse_template("/x/{id}", params=["id"])
+    alphabet = "aZ09_.-~ /?#%&=+:@!$'()*,;[]\r\n\x00éü名🙂"
+    rng = random.Random(7)
+    for _ in range(3000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        if value in (".", ".."):
+            continue
+        assert template.render({"id": value}, {}) == "/x/" + quote(value, safe="")
+
+
 @pytest.mark.parametrize("value", ["..", ".", ""])
 def test_template_refuses_dot_and_empty_segments(value: str) -> None:
     template = parse_template("/users/{id}", params=["id"])

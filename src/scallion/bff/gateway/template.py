@@ -98,8 +98,12 @@ class Template:
             if not part.in_query and text in ("", ".", ".."):
                 shown = "an empty value" if not text else repr(text)
                 raise TemplateValueError(part, f"{shown} cannot stand in for {part.text}")
-            out.append(quote(text, safe=""))
+            # Letters, digits and "_.-~" are what quote() leaves alone: skip its Python.
+            out.append(text if _UNRESERVED(text) else quote(text, safe=""))
         return "".join(out)
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+").fullmatch
 
 
 def _walk(value: Any, path: tuple[str, ...], part: Placeholder) -> Any:
