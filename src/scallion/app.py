@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from . import response as _r
 from .compose import compose
-from .context import Context, _current
+from .context import Context, _current, _Tracking
 from .datastructures import State
 from .errors import ClientDisconnect, error_status, reason_phrase
 from .request import DEFAULT_BODY_LIMIT
@@ -51,6 +51,9 @@ class App:
             garbage collector for serving, once per process (``tune_gc_once``: freeze
             what exists then, collect the young generation less often); ``False`` leaves
             the collector alone.
+        track_context: set ``current_context()`` for each request (Koa 3's
+            ``asyncLocalStorage``); ``None`` follows ``track_current_context()``, which
+            ``configure_logging()`` turns on.
     """
 
     def __init__(
@@ -61,9 +64,11 @@ class App:
         keys: Iterable[str | bytes] | None = None,
         body_limit: int = DEFAULT_BODY_LIMIT,
         gc_tuning: bool = True,
+        track_context: bool | None = None,
     ) -> None:
         self.env = env or os.environ.get("SCALLION_ENV") or "production"
         self.gc_tuning = gc_tuning
+        self.track_context = track_context
         self.proxy = proxy
         self.keys: list[str | bytes] = list(keys or [])
         self.body_limit = body_limit
@@ -174,7 +179,8 @@ class App:
             return
         handler = self._handler or self._build()
         ctx = Context(self, scope, receive, send)
-        token = _current.set(ctx)
+        track = self.track_context
+        token = _current.set(ctx) if (_Tracking.enabled if track is None else track) else None
         try:
             try:
                 await handler(ctx)
@@ -210,7 +216,8 @@ class App:
                 else:
                     await self.respond(ctx)
         finally:
-            _current.reset(token)
+            if token is not None:
+                _current.reset(token)
 
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

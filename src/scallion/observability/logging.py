@@ -24,7 +24,7 @@ from typing import Any, Final, Literal, TextIO
 
 import orjson
 
-from ..context import current_context
+from ..context import current_context, track_current_context
 from .tracing import SPAN_ATTR
 
 __all__ = [
@@ -43,7 +43,15 @@ _STANDARD: Final = frozenset(
 
 
 class RequestContextFilter(logging.Filter):
-    """Adds ``request_id``, ``trace_id`` and ``span_id`` (or ``None``) to every record."""
+    """Adds ``request_id``, ``trace_id`` and ``span_id`` (or ``None``) to every record.
+
+    Making one turns on ``track_current_context()``: the filter finds the request through
+    ``current_context()``, which apps set only when asked to.
+    """
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        track_current_context()
 
     def filter(self, record: logging.LogRecord) -> bool:
         rid = trace_id = span_id = None
