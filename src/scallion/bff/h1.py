@@ -323,7 +323,7 @@ class H1Transport:
             instead of reused.
         max_body_bytes: a larger answer is ``ResponseBroken`` (a hostile or broken
             upstream cannot fill the gateway's memory).
-        max_header_bytes: the same for the status line's headers.
+        max_header_bytes: the same for the answer's header lines.
         ssl: the TLS context for ``https`` upstreams (default: the system's trust store,
             hostname checked).
         heal_after: after this many failed connects in a row, drop every idle connection
