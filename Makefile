@@ -1,7 +1,7 @@
 # The two quick-start commands (README): `make demo` and `make test`.
 # Each installs what it needs into .venv first.
 
-.PHONY: demo test lint bench bench-quick
+.PHONY: demo test lint bench bench-quick bench-bff
 
 demo:
 	@scripts/bootstrap.sh all
@@ -20,8 +20,15 @@ lint:
 
 bench-quick:
 	@scripts/bootstrap.sh dev,bench
+	@scripts/ensure-bench-tools.sh
 	.venv/bin/python -m bench http --quick
 
 bench:
 	@scripts/bootstrap.sh dev,bench
+	@scripts/ensure-bench-tools.sh
 	.venv/bin/python -m bench http
+
+bench-bff:
+	@scripts/bootstrap.sh dev,bench
+	@scripts/ensure-bench-tools.sh
+	.venv/bin/python -m bench bff
