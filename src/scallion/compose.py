@@ -188,9 +188,14 @@ def _direct_runner(fns: tuple[_Fn, ...]) -> Callable[..., Awaitable[Any]]:
             f"        if {i} <= self.index:",
             "            raise RuntimeError('next() called multiple times')",
             f"        self.index = {i}",
-            f"        result = fn{i}(self.ctx, self.d{i + 1})",
-            "        return result if type(result) is CoroutineType else ready(result)",
         ]
+        if inspect.iscoroutinefunction(fn):  # it can only return a coroutine: no check
+            lines.append(f"        return fn{i}(self.ctx, self.d{i + 1})")
+        else:
+            lines += [
+                f"        result = fn{i}(self.ctx, self.d{i + 1})",
+                "        return result if type(result) is CoroutineType else ready(result)",
+            ]
     lines += [
         f"    def d{n}(self):",
         f"        if {n} <= self.index:",

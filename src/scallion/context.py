@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Context", "current_context", "track_current_context"]
 
 _current: ContextVar[Context] = ContextVar("scallion.context")
+_blank = object.__new__  # a State without running __init__ (it has nothing to set)
 
 
 class _Tracking:
@@ -70,7 +71,6 @@ class Context:
         "_cookies",
         "_request",
         "_scope",
-        "_state",
         "app",
         "matched",
         "params",
@@ -80,6 +80,7 @@ class Context:
         "router_name",
         "router_path",
         "send",
+        "state",
     )
 
     def __init__(self, app: App, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,7 +91,10 @@ class Context:
         self.receive = receive
         self.send = send
         self.params: dict[str, str] = {}
-        self._state: State | None = None
+        # A plain slot, not a lazy property: middleware read ctx.state on every layer, and
+        # a property getter is a Python call each time (~5k instructions per request
+        # across mw10's ten layers), while a blank State costs ~0.2k to make.
+        self.state: State = _blank(State)
         self._cookies: Cookies | None = None
         self.respond = True
         """Set to ``False`` when a middleware writes the ASGI response itself."""
@@ -105,18 +109,6 @@ class Context:
         if request is None:
             request = self._request = Request(self._scope, self.receive, self.app)
         return request
-
-    @property
-    def state(self) -> State:
-        """Per-request namespace shared by middleware (``ctx.state.user = ...``)."""
-        state = self._state
-        if state is None:
-            state = self._state = State()
-        return state
-
-    @state.setter
-    def state(self, value: State) -> None:
-        self._state = value
 
     @property
     def scope(self) -> Scope:

@@ -512,9 +512,8 @@ class Upstream:
         sent = dict(self.headers) if self.headers else {}
         if ctx is not None and self.propagate_headers:
             sent.update(_incoming(ctx, self.propagate_headers))
-            state = ctx._state
-            if state is not None:
-                values = state.__dict__
+            values = ctx.state.__dict__
+            if values:
                 if self._send_request_id and "x-request-id" not in sent:
                     rid = values.get("request_id")
                     if rid:

@@ -102,8 +102,7 @@ def envelope(
         out: dict[str, Any] = {}
         for field, name in plan:
             if field == "request_id":
-                state = ctx._state
-                rid = state.get("request_id") if state is not None else None
+                rid = ctx.state.get("request_id")
                 if rid:
                     out[name] = rid
             elif field == "timestamp":

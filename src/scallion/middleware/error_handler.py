@@ -212,8 +212,7 @@ def error_handler(
         payload: dict[str, Any] = {"code": info.status, "message": info.message}
         if info.details is not None:
             payload["details"] = info.details
-        state = ctx._state
-        request_id = state.get("request_id") if state is not None else None
+        request_id = ctx.state.get("request_id")
         if request_id:
             payload["request_id"] = request_id
         show_stack = ctx.app.development if expose_stack is None else expose_stack

@@ -155,8 +155,7 @@ def logger(
         if query:
             path += "?" + (redact_querystring(query, hidden_query) if hidden_query else query)
         size = _length(ctx) if error is None else None
-        state = ctx._state
-        rid = state.get("request_id") if state is not None else None
+        rid = ctx.state.get("request_id")
         user_agent = request.headers.get("user-agent") or ""
         record: dict[str, Any] = {
             "method": request.method,

@@ -60,9 +60,7 @@ class RequestContextFilter(logging.Filter):
         except LookupError:
             pass
         else:
-            state = ctx._state
-            if state is not None:
-                rid = state.get("request_id")
+            rid = ctx.state.get("request_id")
             span = ctx.__dict__.get(SPAN_ATTR)
             if span is not None:
                 sc = span.get_span_context()
