@@ -198,7 +198,6 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None:  # bytes nobody asked for: the connection is out of step
-            self.reusable = False
             self.abort()
             return
         self.received = True
@@ -297,7 +296,6 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(err)
-        self.reusable = False
         self.abort()
 
     def expire(self) -> None:
@@ -305,6 +303,7 @@ class _Connection(asyncio.Protocol):
         self._fail(TransportTimeout("the upstream did not answer in time"))
 
     def abort(self) -> None:
+        """Close the socket at once; the connection is never reused after this."""
         self.reusable = False
         transport = self.transport
         if transport is not None and not self.closed:
